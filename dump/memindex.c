@@ -1,0 +1,91 @@
+/* The memory index: every captured range, sorted and made disjoint once at
+ * open, then found by binary search. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+static int by_base(const void *a, const void *b)
+{
+    const dx_range *x = a, *y = b;
+    if (x->base != y->base)
+        return x->base < y->base ? -1 : 1;
+    /* Same start: the longer one first, so it wins and the other is dropped. */
+    return x->size > y->size ? -1 : x->size < y->size;
+}
+
+int memindex_build(dx_dump *d, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    qsort(d->ranges, d->nranges, sizeof *d->ranges, by_base);
+    size_t out = 0;
+    uint64_t end = 0; /* end of the last kept range; 0 = none yet */
+    for (size_t i = 0; i < d->nranges; i++) {
+        dx_range r = d->ranges[i];
+        if (r.size == 0 || r.base + r.size < r.base)
+            continue; /* empty, or wraps around the address space */
+        if (out && r.base < end) {
+            if (r.base + r.size <= end)
+                continue; /* inside what is already held */
+            uint64_t cut = end - r.base;
+            r.base += cut;
+            r.file_offset += cut;
+            r.size -= cut;
+        }
+        d->ranges[out++] = r;
+        end = r.base + r.size;
+        d->memory_bytes += r.size;
+    }
+    d->nranges = out;
+    return 0;
+}
+
+/* Index of the last range with base <= addr, or -1. */
+static ptrdiff_t floor_index(const dx_dump *d, uint64_t addr)
+{
+    size_t lo = 0, hi = d->nranges;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->ranges[mid].base <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (ptrdiff_t)lo - 1;
+}
+
+const dx_range *dx_dump_range_at(const dx_dump *d, uint64_t addr)
+{
+    ptrdiff_t i = floor_index(d, addr);
+    if (i < 0 || addr - d->ranges[i].base >= d->ranges[i].size)
+        return NULL;
+    return &d->ranges[i];
+}
+
+const dx_range *dx_dump_range_after(const dx_dump *d, uint64_t addr)
+{
+    size_t i = (size_t)(floor_index(d, addr) + 1);
+    return i < d->nranges ? &d->ranges[i] : NULL;
+}
+
+const uint8_t *dx_dump_range_bytes(const dx_dump *d, const dx_range *r)
+{
+    return d->map + r->file_offset;
+}
+
+size_t dx_dump_read(const dx_dump *d, uint64_t addr, void *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        const dx_range *r = dx_dump_range_at(d, addr + done);
+        if (!r)
+            break;
+        uint64_t off = addr + done - r->base;
+        uint64_t n = r->size - off;
+        if (n > len - done)
+            n = len - done;
+        memcpy((uint8_t *)buf + done, d->map + r->file_offset + off, n);
+        done += n;
+    }
+    return done;
+}

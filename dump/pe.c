@@ -1,0 +1,177 @@
+/* PE headers, sections and exports read from dump memory. */
+#include "pe.h"
+
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MAX_NAME 256
+
+typedef struct exports {
+    uint64_t base;
+    uint32_t dir_rva, dir_size;
+    uint32_t ordinal_base, nfuncs, nnames;
+    uint32_t funcs, names, ordinals;
+} exports;
+
+static bool read_u32(const dx_dump *d, uint64_t addr, uint32_t *v)
+{
+    uint8_t b[4];
+    if (dx_dump_read(d, addr, b, 4) != 4)
+        return false;
+    *v = rd32(b);
+    return true;
+}
+
+static bool read_u16(const dx_dump *d, uint64_t addr, uint16_t *v)
+{
+    uint8_t b[2];
+    if (dx_dump_read(d, addr, b, 2) != 2)
+        return false;
+    *v = rd16(b);
+    return true;
+}
+
+/* A NUL-terminated string from memory, truncated to len-1. */
+static bool read_cstr(const dx_dump *d, uint64_t addr, char *out, size_t len)
+{
+    size_t got = dx_dump_read(d, addr, out, len - 1);
+    out[got] = 0;
+    return got > 0 && strnlen(out, got) < got;
+}
+
+/* Offset of the NT headers, after checking both signatures. */
+static bool nt_headers(const dx_dump *d, uint64_t base, uint64_t *nt)
+{
+    uint16_t mz;
+    uint32_t lfanew, pe;
+    if (!read_u16(d, base, &mz) || mz != 0x5a4d || !read_u32(d, base + 0x3c, &lfanew) || lfanew > 0x10000000)
+        return false;
+    if (!read_u32(d, base + lfanew, &pe) || pe != 0x4550)
+        return false;
+    *nt = base + lfanew;
+    return true;
+}
+
+int dx_pe_sections(const dx_dump *d, uint64_t base, dx_pe_section *out, size_t max)
+{
+    uint64_t nt;
+    uint16_t nsec, optsize;
+    if (!nt_headers(d, base, &nt) || !read_u16(d, nt + 6, &nsec) || !read_u16(d, nt + 20, &optsize))
+        return -1;
+    uint64_t sec = nt + 24 + optsize;
+    for (size_t i = 0; i < nsec && i < max; i++) {
+        uint8_t h[40];
+        if (dx_dump_read(d, sec + 40 * i, h, sizeof h) != sizeof h)
+            return (int)i;
+        memcpy(out[i].name, h, 8);
+        out[i].name[8] = 0;
+        out[i].size = rd32(h + 8);
+        out[i].rva = rd32(h + 12);
+        out[i].characteristics = rd32(h + 36);
+    }
+    return nsec;
+}
+
+static bool load_exports(const dx_dump *d, uint64_t base, exports *x)
+{
+    uint64_t nt;
+    uint16_t magic;
+    if (!nt_headers(d, base, &nt) || !read_u16(d, nt + 24, &magic))
+        return false;
+    uint64_t dirs = nt + 24 + (magic == 0x20b ? 112 : 96);
+    uint8_t h[40];
+    x->base = base;
+    if (!read_u32(d, dirs, &x->dir_rva) || !read_u32(d, dirs + 4, &x->dir_size) || !x->dir_rva ||
+        dx_dump_read(d, base + x->dir_rva, h, sizeof h) != sizeof h)
+        return false;
+    x->ordinal_base = rd32(h + 16);
+    x->nfuncs = rd32(h + 20);
+    x->nnames = rd32(h + 24);
+    x->funcs = rd32(h + 28);
+    x->names = rd32(h + 32);
+    x->ordinals = rd32(h + 36);
+    return true;
+}
+
+/* Address of function index i, or a forwarder string in forward. */
+static int export_target(const dx_dump *d, const exports *x, uint32_t i, uint64_t *addr, char *forward,
+                         size_t fwdlen)
+{
+    uint32_t rva;
+    if (i >= x->nfuncs || !read_u32(d, x->base + x->funcs + 4ull * i, &rva) || !rva)
+        return -1;
+    *addr = x->base + rva;
+    if (rva - x->dir_rva < x->dir_size) {
+        *addr = 0;
+        if (!forward || !read_cstr(d, x->base + rva, forward, fwdlen))
+            return -1;
+    }
+    return 0;
+}
+
+static bool export_name(const dx_dump *d, const exports *x, uint32_t i, char *out, size_t len)
+{
+    uint32_t rva;
+    return read_u32(d, x->base + x->names + 4ull * i, &rva) && read_cstr(d, x->base + rva, out, len);
+}
+
+int dx_pe_find_export(const dx_dump *d, uint64_t base, const char *name, uint64_t *addr, char *forward,
+                      size_t fwdlen)
+{
+    exports x;
+    if (!load_exports(d, base, &x))
+        return -1;
+    if (name[0] == '#') {
+        char *end;
+        unsigned long ord = strtoul(name + 1, &end, 0);
+        if (*end || ord < x.ordinal_base)
+            return -1;
+        return export_target(d, &x, (uint32_t)(ord - x.ordinal_base), addr, forward, fwdlen);
+    }
+    /* Names are sorted, so a binary search finds one in log(n) reads. */
+    uint32_t lo = 0, hi = x.nnames;
+    char cur[MAX_NAME];
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (!export_name(d, &x, mid, cur, sizeof cur))
+            return -1;
+        int cmp = strcmp(cur, name);
+        if (cmp == 0) {
+            uint16_t ord;
+            if (!read_u16(d, base + x.ordinals + 2ull * mid, &ord))
+                return -1;
+            return export_target(d, &x, ord, addr, forward, fwdlen);
+        }
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+int dx_pe_nearest_export(const dx_dump *d, uint64_t base, uint64_t addr, char *name, size_t namelen,
+                         uint64_t *offset)
+{
+    exports x;
+    if (!load_exports(d, base, &x))
+        return -1;
+    uint64_t best = 0;
+    char cur[MAX_NAME];
+    for (uint32_t i = 0; i < x.nnames; i++) {
+        uint16_t ord;
+        uint64_t at;
+        if (!read_u16(d, base + x.ordinals + 2ull * i, &ord) || export_target(d, &x, ord, &at, NULL, 0) != 0)
+            continue;
+        if (at && at <= addr && at > best && export_name(d, &x, i, cur, sizeof cur)) {
+            best = at;
+            snprintf(name, namelen, "%s", cur);
+        }
+    }
+    if (!best)
+        return -1;
+    *offset = addr - best;
+    return 0;
+}
