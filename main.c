@@ -1,51 +1,129 @@
 /* dump_exec: list a dump, call a function in it, or serve it to debuggers. */
 #include "describe.h"
 #include "dump.h"
+#include "exec.h"
+#include "pe.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { EXIT_USAGE = 2 };
+enum { EXIT_STOPPED = 3, EXIT_USAGE = 2 };
 
 typedef struct options {
-    bool json;
-    const char *dump_path;
+    bool json, variadic;
+    const char *dump_path, *trace_file;
+    bool trace;
+    bool has_thread;
+    uint32_t thread;
+    dx_exec_options exec;
+    char **call; /* FUNCTION ARG... */
+    int ncall;
 } options;
 
 static void usage(FILE *to)
 {
-    fputs("usage: dump_exec [--json] DUMP\n"
-          "  Lists what a Windows x64 minidump holds: system, modules, threads,\n"
-          "  exception and memory.\n"
+    fputs("usage: dump_exec [OPTIONS] DUMP                      list what the dump holds\n"
+          "       dump_exec [OPTIONS] DUMP FUNCTION [ARG...]     call a function in it\n"
+          "\n"
+          "FUNCTION: 0x140001530, module!export or module+0x1530\n"
+          "ARG:      42 -7 0x2a (integers)  ptr:0x7ff000000  3.14 1e-3 (double)  f32:1.5 (float)\n"
+          "          str:\"text\" wstr:\"text\" (pointer to a NUL-terminated copy)  buf:64 (zeroed buffer, printed after)\n"
+          "\n"
           "options:\n"
-          "  --json        print as JSON\n"
-          "  -h, --help    this text\n",
+          "  --json               print as JSON\n"
+          "  --trace              print every executed instruction to stderr\n"
+          "  --trace-file FILE    ... to FILE instead\n"
+          "  --max-insns N        stop a call after N instructions (default 100000; 0 = no limit)\n"
+          "  --timeout SECONDS    stop a call after this long\n"
+          "  --thread TID         run on this thread of the dump (decimal or 0x-hex)\n"
+          "  --unmapped zero      memory the dump lacks reads as zeros instead of faulting\n"
+          "  --max-session-mb N   memory a session may map (default 1024)\n"
+          "  --variadic           also pass floating arguments in integer registers\n"
+          "  -h, --help           this text\n",
           to);
+}
+
+static bool parse_u64(const char *s, uint64_t *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoull(s, &end, 0);
+    return *s && *s != '-' && !*end && !errno;
+}
+
+static int bad_value(const char *opt, const char *v)
+{
+    fprintf(stderr, "dump_exec: bad value for %s: '%s'\n", opt, v);
+    return -1;
 }
 
 static int parse_options(int argc, char **argv, options *o)
 {
+    enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC };
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
+        {"json", no_argument, NULL, O_JSON},
+        {"trace", no_argument, NULL, O_TRACE},
+        {"trace-file", required_argument, NULL, O_TRACE_FILE},
+        {"max-insns", required_argument, NULL, O_MAX_INSNS},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"thread", required_argument, NULL, O_THREAD},
+        {"unmapped", required_argument, NULL, O_UNMAPPED},
+        {"max-session-mb", required_argument, NULL, O_MAX_MB},
+        {"variadic", no_argument, NULL, O_VARIADIC},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
+    o->exec.max_insns = DX_DEFAULT_MAX_INSNS;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    uint64_t v;
+    char *end;
+    /* "+": options end at DUMP, so negative numbers among ARGs stay arguments. */
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'j': o->json = true; break;
+        case O_JSON: o->json = true; break;
+        case O_TRACE: o->trace = true; break;
+        case O_TRACE_FILE: o->trace = true, o->trace_file = optarg; break;
+        case O_VARIADIC: o->variadic = true; break;
+        case O_MAX_INSNS:
+            if (!parse_u64(optarg, &o->exec.max_insns))
+                return bad_value("--max-insns", optarg);
+            break;
+        case O_MAX_MB:
+            if (!parse_u64(optarg, &o->exec.max_session_mb) || !o->exec.max_session_mb)
+                return bad_value("--max-session-mb", optarg);
+            break;
+        case O_TIMEOUT:
+            o->exec.timeout = strtod(optarg, &end);
+            if (*end || !(o->exec.timeout > 0))
+                return bad_value("--timeout", optarg);
+            break;
+        case O_THREAD:
+            if (!parse_u64(optarg, &v) || v > UINT32_MAX)
+                return bad_value("--thread", optarg);
+            o->has_thread = true, o->thread = (uint32_t)v;
+            break;
+        case O_UNMAPPED:
+            if (strcmp(optarg, "zero") && strcmp(optarg, "fault"))
+                return bad_value("--unmapped (zero or fault)", optarg);
+            o->exec.unmapped_zero = !strcmp(optarg, "zero");
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "dump_exec: %s\n", optind >= argc ? "no dump file given" : "unexpected arguments");
+    if (optind >= argc) {
+        fprintf(stderr, "dump_exec: no dump file given\n");
         usage(stderr);
         return -1;
     }
     o->dump_path = argv[optind];
+    o->call = argv + optind + 1;
+    o->ncall = argc - optind - 1;
     return 0;
 }
 
@@ -61,6 +139,85 @@ static int list_dump(const dx_dump *d, const options *o)
     return 0;
 }
 
+static void print_json_result(const dx_exec *e, const dx_call_result *res)
+{
+    dx_buf out = {0}, stop = {0};
+    dx_stop_describe(e, &res->stop, &stop);
+    uint64_t bits;
+    double d;
+    memcpy(&bits, res->xmm0, 8);
+    memcpy(&d, res->xmm0, 8);
+    dx_buf_printf(&out, "{\"returned\":%s,\"rax\":\"0x%" PRIx64 "\",\"xmm0\":{\"double\":%.17g,\"bits\":\"0x%016" PRIx64
+                        "\"},\"instructions\":%" PRIu64 ",\"stop\":",
+                  res->stop.kind == DX_STOP_RETURNED ? "true" : "false", res->rax, isfinite(d) ? d : 0.0, bits,
+                  res->stop.insns);
+    dx_buf_json_string(&out, dx_buf_str(&stop));
+    dx_buf_printf(&out, ",\"pc\":\"0x%" PRIx64 "\",\"buffers\":[", res->stop.pc);
+    for (size_t i = 0; i < res->nbufs; i++) {
+        dx_buf_printf(&out, "%s\"", i ? "," : "");
+        for (size_t j = 0; j < res->buf_sizes[i]; j++)
+            dx_buf_printf(&out, "%02x", res->bufs[i][j]);
+        dx_buf_printf(&out, "\"");
+    }
+    dx_buf_printf(&out, "]}\n");
+    fputs(dx_buf_str(&out), stdout);
+    dx_buf_free(&out);
+    dx_buf_free(&stop);
+}
+
+static int call_function(const dx_dump *d, const options *o)
+{
+    char err[DX_ERRLEN];
+    uint64_t fn;
+    if (dx_dump_resolve(d, o->call[0], &fn, err, sizeof err) != 0) {
+        fprintf(stderr, "dump_exec: %s\n", err);
+        return EXIT_USAGE;
+    }
+    dx_arg *args;
+    size_t nargs;
+    if (dx_args_parse(d, (const char *const *)o->call + 1, (size_t)o->ncall - 1, &args, &nargs, err, sizeof err) != 0) {
+        fprintf(stderr, "dump_exec: %s\n", err);
+        return EXIT_USAGE;
+    }
+    dx_exec *e;
+    if (dx_exec_new(d, &o->exec, &e, err, sizeof err) != 0) {
+        fprintf(stderr, "dump_exec: %s\n", err);
+        dx_args_free(args, nargs);
+        return EXIT_USAGE;
+    }
+    FILE *trace = NULL;
+    int rc = 0;
+    if (o->has_thread && dx_exec_select_thread(e, o->thread) != 0) {
+        fprintf(stderr, "dump_exec: no thread %u (0x%x) in the dump\n", o->thread, o->thread);
+        rc = EXIT_USAGE;
+    } else if (o->trace && !(trace = o->trace_file ? fopen(o->trace_file, "w") : stderr)) {
+        fprintf(stderr, "dump_exec: %s: %s\n", o->trace_file, strerror(errno));
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0) {
+        dx_exec_trace(e, trace);
+        dx_call_result res;
+        dx_call_options co = {.variadic = o->variadic};
+        dx_exec_call(e, fn, args, nargs, &co, &res);
+        if (o->json) {
+            print_json_result(e, &res);
+        } else {
+            dx_buf out = {0};
+            dx_call_result_describe(e, &res, &out);
+            fputs(dx_buf_str(&out), res.stop.kind == DX_STOP_RETURNED ? stdout : stderr);
+            dx_buf_free(&out);
+        }
+        rc = res.stop.kind == DX_STOP_RETURNED ? 0 : EXIT_STOPPED;
+        dx_call_result_free(&res);
+    }
+    dx_exec_trace(e, NULL);
+    if (trace && trace != stderr)
+        fclose(trace);
+    dx_exec_free(e);
+    dx_args_free(args, nargs);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     options o = {0};
@@ -72,7 +229,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "dump_exec: %s\n", err);
         return EXIT_USAGE;
     }
-    int rc = list_dump(d, &o);
+    int rc = o.ncall ? call_function(d, &o) : list_dump(d, &o);
     dx_dump_close(d);
     return rc;
 }

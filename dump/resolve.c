@@ -25,8 +25,8 @@ static int resolve_export(const dx_dump *d, const char *module, const char *name
                           size_t errlen)
 {
     char mod[256], fn[256];
-    snprintf(mod, sizeof mod, "%s", module);
-    snprintf(fn, sizeof fn, "%s", name);
+    snprintf(mod, sizeof mod, "%.255s", module);
+    snprintf(fn, sizeof fn, "%.255s", name);
     for (int hop = 0; hop < MAX_FORWARDS; hop++) {
         const dx_module *m = dx_dump_find_module(d, mod);
         if (!m)
@@ -42,8 +42,8 @@ static int resolve_export(const dx_dump *d, const char *module, const char *name
             return dump_fail(err, errlen, "%s!%s forwards to '%s', which cannot be followed", m->basename, fn,
                              forward);
         *dot = 0;
-        snprintf(mod, sizeof mod, "%s", forward);
-        snprintf(fn, sizeof fn, "%s", dot + 1);
+        snprintf(mod, sizeof mod, "%.255s", forward);
+        snprintf(fn, sizeof fn, "%.255s", dot + 1);
     }
     return dump_fail(err, errlen, "%s!%s: too many export forwards", module, name);
 }

@@ -1,0 +1,158 @@
+/* emu/ — an executor: one Unicorn x86-64 engine per session over one
+ * shared, read-only dx_dump.
+ *
+ * Memory is paged in lazily from the dump on first touch; writes stay in
+ * the executor (the dump never changes) until dx_exec_reset. Every thread
+ * of the dump keeps its own registers; the selected one runs, the others
+ * stay frozen. All calls on one executor come from one thread at a time,
+ * except dx_exec_interrupt, which any thread may call. */
+#ifndef DX_EXEC_H
+#define DX_EXEC_H
+
+#include "dump.h"
+#include "regs.h"
+
+#include <stdio.h>
+
+typedef struct dx_exec dx_exec;
+
+typedef struct dx_exec_options {
+    uint64_t max_insns;      /* per run; 0 = no limit */
+    double timeout;          /* seconds per run; 0 = none */
+    bool unmapped_zero;      /* memory the dump lacks reads as zeros instead of faulting */
+    uint64_t max_session_mb; /* memory the session may map; 0 = default (1024) */
+} dx_exec_options;
+
+#define DX_DEFAULT_MAX_INSNS 100000
+
+/* Where calls run: a region no Windows x64 process uses by default, moved
+ * up in 1 GiB steps if the dump holds anything there. */
+#define DX_SCRATCH_BASE 0x00006fff00000000ull
+#define DX_SCRATCH_SENTINEL_SIZE 0x1000ull /* the return address lives here */
+#define DX_SCRATCH_STACK_SIZE 0x100000ull
+#define DX_SCRATCH_HEAP_SIZE 0x100000ull
+
+typedef enum dx_stop_kind {
+    DX_STOP_NONE,
+    DX_STOP_RETURNED,    /* a call reached its return address */
+    DX_STOP_STEP,        /* one instruction done */
+    DX_STOP_BREAKPOINT,  /* PC reached a breakpoint; not yet executed */
+    DX_STOP_WATCHPOINT,  /* a watched access; addr says where */
+    DX_STOP_ACCESS,      /* access violation: addr + access */
+    DX_STOP_DIVIDE,      /* integer divide error */
+    DX_STOP_INVALID_OPCODE,
+    DX_STOP_INT3,
+    DX_STOP_SYSCALL, /* a system call was reached: syscall_nr */
+    DX_STOP_LIMIT,   /* max_insns reached */
+    DX_STOP_TIMEOUT,
+    DX_STOP_INTERRUPTED,
+    DX_STOP_MEMORY_LIMIT,  /* the session mapped more than max_session_mb */
+    DX_STOP_STACK_OVERFLOW, /* the scratch stack ran out */
+    DX_STOP_ERROR,          /* the engine failed; detail says why */
+} dx_stop_kind;
+
+typedef enum dx_access { DX_ACCESS_READ, DX_ACCESS_WRITE, DX_ACCESS_EXECUTE } dx_access;
+
+typedef struct dx_stop {
+    dx_stop_kind kind;
+    uint64_t pc;    /* the instruction that stopped (faulting, or next to run) */
+    uint64_t addr;  /* the data address of an access violation or watchpoint */
+    dx_access access;
+    uint32_t syscall_nr;
+    uint64_t insns; /* instructions executed by this run */
+    char insn[200]; /* disassembly of the instruction at pc, if readable */
+    char detail[256];
+} dx_stop;
+
+int dx_exec_new(const dx_dump *d, const dx_exec_options *o, dx_exec **out, char *err, size_t errlen);
+void dx_exec_free(dx_exec *e);
+const dx_dump *dx_exec_dump(const dx_exec *e);
+dx_exec_options *dx_exec_options_of(dx_exec *e); /* live; changes apply to the next run */
+
+/* Back to the dump's exact state: memory, registers, breakpoints kept. */
+void dx_exec_reset(dx_exec *e);
+
+/* Threads: the dump's own, by their Windows thread ids. */
+int dx_exec_select_thread(dx_exec *e, uint32_t tid);
+uint32_t dx_exec_current_thread(const dx_exec *e);
+dx_regs *dx_exec_regs(dx_exec *e, uint32_t tid); /* NULL for an unknown tid */
+
+/* Memory as this session sees it: its own writes over the dump. Returns the
+ * bytes read from addr on; fewer than len means the next byte is not held. */
+size_t dx_exec_read(dx_exec *e, uint64_t addr, void *buf, size_t len);
+int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *err, size_t errlen);
+
+/* Running the current thread. Each fills *stop and returns 0, or -1 with
+ * stop->detail saying why the run could not start. */
+int dx_exec_continue(dx_exec *e, dx_stop *stop);
+int dx_exec_step(dx_exec *e, dx_stop *stop);
+/* Any thread: stop the run under way (or the next one) with DX_STOP_INTERRUPTED. */
+void dx_exec_interrupt(dx_exec *e);
+
+/* Breakpoints and watchpoints; adding an existing one is not an error. */
+int dx_exec_break_add(dx_exec *e, uint64_t addr);
+int dx_exec_break_remove(dx_exec *e, uint64_t addr);
+typedef enum dx_watch_kind { DX_WATCH_WRITE = 1, DX_WATCH_READ = 2, DX_WATCH_ACCESS = 3 } dx_watch_kind;
+int dx_exec_watch_add(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind);
+int dx_exec_watch_remove(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind);
+
+/* Tracing: one line per executed instruction to out (NULL turns it off). */
+void dx_exec_trace(dx_exec *e, FILE *out);
+
+/* Calls, by the Windows x64 calling convention. */
+typedef enum dx_arg_kind {
+    DX_ARG_INT,    /* also pointers */
+    DX_ARG_DOUBLE,
+    DX_ARG_FLOAT,
+    DX_ARG_STR,    /* bytes copied to the scratch heap, NUL-terminated; passed by pointer */
+    DX_ARG_WSTR,   /* the same as UTF-16 */
+    DX_ARG_BUF,    /* a zeroed buffer of `size` bytes; passed by pointer */
+} dx_arg_kind;
+
+typedef struct dx_arg {
+    dx_arg_kind kind;
+    uint64_t i;
+    double d;
+    char *text;  /* STR/WSTR, UTF-8, owned by the arg list */
+    size_t size; /* BUF size; STR/WSTR length in bytes */
+} dx_arg;
+
+typedef struct dx_call_options {
+    bool variadic; /* copy floating arguments into the integer registers too */
+} dx_call_options;
+
+typedef struct dx_call_result {
+    dx_stop stop; /* DX_STOP_RETURNED when the function returned */
+    uint64_t rax;
+    uint8_t xmm0[16];
+    /* BUF arguments after the call, in order: pointer into scratch memory copies */
+    size_t nbufs;
+    uint8_t **bufs;
+    size_t *buf_sizes;
+} dx_call_result;
+
+/* Registers are restored after the call, as gdb's `call` does; memory
+ * effects stay until dx_exec_reset. */
+int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, const dx_call_options *o,
+                 dx_call_result *res);
+void dx_call_result_free(dx_call_result *res);
+
+/* "Return value: 0x2a\nXMM0: ...\nInstructions: N\n", or the stop. */
+struct dx_buf;
+void dx_call_result_describe(const dx_exec *e, const dx_call_result *res, struct dx_buf *out);
+/* One line: "access violation writing 0x0 at 0x1400015a0: mov dword ptr [rax], 1". */
+void dx_stop_describe(const dx_exec *e, const dx_stop *s, struct dx_buf *out);
+
+/* Argument syntax shared by the command line and `monitor call`:
+ * 42 -7 0x2a ptr:0x7ff0 3.14 1e-3 f32:1.5 str:"text" wstr:"text" buf:64.
+ * Each word is one argument; quotes, if still there, are removed and C
+ * escapes in them honoured. */
+/* With a dump, `module!export` and `module+0x10` words pass as pointers too. */
+int dx_args_parse(const dx_dump *d, const char *const *words, size_t nwords, dx_arg **out, size_t *nout, char *err,
+                  size_t errlen);
+void dx_args_free(dx_arg *args, size_t n);
+/* Split a monitor command line into words: quotes group, C escapes work. */
+int dx_words_split(const char *line, char ***words, size_t *nwords, char *err, size_t errlen);
+void dx_words_free(char **words, size_t n);
+
+#endif

@@ -1,0 +1,94 @@
+/* Private to emu/. */
+#ifndef DX_EMU_INTERNAL_H
+#define DX_EMU_INTERNAL_H
+
+#include "exec.h"
+#include "pe.h"
+
+#include <stdatomic.h>
+#include <unicorn/unicorn.h>
+
+#define PAGE 0x1000ull
+#define CHUNK 0x10000ull /* lazy maps grow to this, within what the dump holds */
+
+typedef struct chunk {
+    uint64_t start, end;
+} chunk;
+
+typedef struct watch {
+    uint64_t addr, len;
+    dx_watch_kind kind;
+} watch;
+
+/* Section tables of modules, read once per executor on first fault. */
+typedef struct module_sections {
+    int count; /* -2: not read yet; -1: headers not captured */
+    dx_pe_section sec[96];
+} module_sections;
+
+typedef struct trace_state trace_state;
+
+struct dx_exec {
+    const dx_dump *dump;
+    dx_exec_options opt;
+    uc_engine *uc; /* NULL until the session first executes or writes */
+
+    size_t nthreads, cur;
+    uint32_t *tids;
+    dx_regs *regs; /* one per thread; authoritative between runs */
+
+    chunk *chunks; /* mapped, sorted, disjoint */
+    size_t nchunks, capchunks;
+    uint64_t mapped_bytes;
+    module_sections *modsec;
+
+    uint64_t scratch;   /* base of the sentinel page, stack and heap */
+    uint64_t heap_next; /* bump pointer of the current call's heap */
+
+    uint64_t *bps;
+    uc_hook *bp_hooks;
+    size_t nbps, capbps;
+    uc_hook sentinel_hook;
+    watch *watches;
+    size_t nwatches, capwatches;
+    uc_hook watch_hook;
+
+    /* The run under way. */
+    dx_stop *stop;
+    bool stopped; /* a hook recorded the stop */
+    bool in_call;
+    bool watch_pending; /* a watched access happened; stop before the next instruction */
+    uint64_t insns, limit, step_target;
+    atomic_bool interrupt;
+    uc_hook step_hook, count_hook;
+
+    trace_state *trace;
+};
+
+/* memory.c */
+bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill);
+bool mem_is_mapped(const dx_exec *e, uint64_t addr, uint64_t *chunk_end);
+int mem_map_scratch(dx_exec *e);
+void mem_forget(dx_exec *e);
+
+/* engine.c */
+int engine_ensure(dx_exec *e, char *err, size_t errlen);
+void engine_close(dx_exec *e);
+void regs_to_uc(dx_exec *e);
+void regs_from_uc(dx_exec *e);
+
+/* run.c */
+void run(dx_exec *e, uint64_t max_insns, dx_stop *stop);
+void stop_fill_insn(dx_exec *e, dx_stop *stop);
+void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc);
+
+/* disasm.c */
+uint64_t fault_locate(dx_exec *e, uint64_t block_start, uint64_t fault_addr);
+/* trace.c */
+trace_state *trace_new(FILE *out);
+void trace_free(trace_state *t);
+void trace_insn(dx_exec *e, uint64_t addr);
+void trace_summary(dx_exec *e, uint64_t insns, double seconds);
+int disasm_one(dx_exec *e, uint64_t addr, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,266 @@
+/* Lazy, copy-on-write memory: nothing is mapped at start; the first touch of
+ * a page maps the run of pages around it that the dump holds (up to a
+ * 64 KiB chunk, one protection throughout) and copies the dump's bytes in.
+ * Guest and debugger writes then change only this executor's copy. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE_NOACCESS 0x01
+#define PAGE_READONLY 0x02
+#define PAGE_READWRITE 0x04
+#define PAGE_WRITECOPY 0x08
+#define PAGE_EXECUTE 0x10
+#define PAGE_EXECUTE_READ 0x20
+#define PAGE_EXECUTE_READWRITE 0x40
+#define PAGE_EXECUTE_WRITECOPY 0x80
+
+static uint32_t prot_from_windows(uint32_t p)
+{
+    switch (p & 0xff) {
+    case PAGE_NOACCESS: return UC_PROT_NONE;
+    case PAGE_READONLY: return UC_PROT_READ;
+    case PAGE_READWRITE:
+    case PAGE_WRITECOPY: return UC_PROT_READ | UC_PROT_WRITE;
+    case PAGE_EXECUTE:
+    case PAGE_EXECUTE_READ: return UC_PROT_READ | UC_PROT_EXEC;
+    default: return UC_PROT_ALL;
+    }
+}
+
+static const module_sections *sections_of(dx_exec *e, const dx_module *m)
+{
+    size_t i = (size_t)(m - dx_dump_module(e->dump, 0));
+    module_sections *ms = &e->modsec[i];
+    if (ms->count == -2)
+        ms->count = dx_pe_sections(e->dump, m->base, ms->sec, 96);
+    return ms;
+}
+
+/* Protection of a page: MemoryInfoList, else the PE section, else RWX. */
+static uint32_t page_prot(dx_exec *e, uint64_t page)
+{
+    const dx_region *r = dx_dump_region_at(e->dump, page);
+    if (r && r->state == DX_MEM_COMMIT)
+        return prot_from_windows(r->protect);
+    const dx_module *m = dx_dump_module_at(e->dump, page);
+    if (!m)
+        return UC_PROT_ALL;
+    const module_sections *ms = sections_of(e, m);
+    if (ms->count < 0)
+        return UC_PROT_ALL;
+    uint64_t rva = page - m->base;
+    for (int i = 0; i < ms->count && i < 96; i++) {
+        const dx_pe_section *s = &ms->sec[i];
+        uint64_t size = (s->size + PAGE - 1) & ~(PAGE - 1);
+        if (rva >= s->rva && rva - s->rva < size) {
+            uint32_t p = UC_PROT_NONE;
+            if (s->characteristics & DX_SCN_READ)
+                p |= UC_PROT_READ;
+            if (s->characteristics & DX_SCN_WRITE)
+                p |= UC_PROT_WRITE;
+            if (s->characteristics & DX_SCN_EXECUTE)
+                p |= UC_PROT_EXEC | UC_PROT_READ;
+            return p;
+        }
+    }
+    return UC_PROT_READ; /* headers and gaps between sections */
+}
+
+/* Index of the first chunk ending above addr. */
+static size_t chunk_index(const dx_exec *e, uint64_t addr)
+{
+    size_t lo = 0, hi = e->nchunks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->chunks[mid].end <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+bool mem_is_mapped(const dx_exec *e, uint64_t addr, uint64_t *chunk_end)
+{
+    size_t i = chunk_index(e, addr);
+    if (i < e->nchunks && e->chunks[i].start <= addr) {
+        if (chunk_end)
+            *chunk_end = e->chunks[i].end;
+        return true;
+    }
+    if (chunk_end)
+        *chunk_end = i < e->nchunks ? e->chunks[i].start : 0;
+    return false;
+}
+
+static bool page_held(const dx_dump *d, uint64_t page)
+{
+    if (dx_dump_range_at(d, page))
+        return true;
+    const dx_range *next = dx_dump_range_after(d, page);
+    return next && next->base < page + PAGE;
+}
+
+static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot)
+{
+    if (e->nchunks == e->capchunks) {
+        size_t cap = e->capchunks ? e->capchunks * 2 : 64;
+        chunk *grown = realloc(e->chunks, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        e->chunks = grown;
+        e->capchunks = cap;
+    }
+    if (uc_mem_map(e->uc, start, end - start, prot) != UC_ERR_OK)
+        return false;
+    size_t i = chunk_index(e, start);
+    memmove(&e->chunks[i + 1], &e->chunks[i], (e->nchunks - i) * sizeof *e->chunks);
+    e->chunks[i] = (chunk){start, end};
+    e->nchunks++;
+    e->mapped_bytes += end - start;
+    return true;
+}
+
+static void copy_from_dump(dx_exec *e, uint64_t start, uint64_t end)
+{
+    uint64_t at = start;
+    while (at < end) {
+        const dx_range *r = dx_dump_range_at(e->dump, at);
+        if (!r) {
+            r = dx_dump_range_after(e->dump, at);
+            if (!r || r->base >= end)
+                return;
+            at = r->base;
+        }
+        uint64_t off = at - r->base, n = r->size - off;
+        if (n > end - at)
+            n = end - at;
+        uc_mem_write(e->uc, at, dx_dump_range_bytes(e->dump, r) + off, n);
+        at += n;
+    }
+}
+
+static uint64_t limit_bytes(const dx_exec *e)
+{
+    return (e->opt.max_session_mb ? e->opt.max_session_mb : 1024) << 20;
+}
+
+/* Map the pages around addr that the dump holds, or one zero page. False if
+ * the dump lacks addr (and zero_fill is off) or the session is over its
+ * memory limit; e->stop then says which. */
+bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
+{
+    uint64_t page = addr & ~(PAGE - 1);
+    uint64_t gap_end;
+    if (mem_is_mapped(e, page, &gap_end))
+        return true;
+    bool held = page_held(e->dump, page);
+    if (!held && !zero_fill)
+        return false;
+    if (e->mapped_bytes + CHUNK > limit_bytes(e)) {
+        if (e->stop) {
+            e->stop->kind = DX_STOP_MEMORY_LIMIT;
+            e->stop->addr = addr;
+        }
+        return false;
+    }
+    size_t i = chunk_index(e, page);
+    uint64_t gap_start = i ? e->chunks[i - 1].end : 0;
+    if (!gap_end)
+        gap_end = UINT64_MAX;
+    uint64_t start = page, end = page + PAGE;
+    uint32_t prot = held ? page_prot(e, page) : UC_PROT_READ | UC_PROT_WRITE;
+    if (held) {
+        uint64_t lo = page & ~(CHUNK - 1), hi = lo + CHUNK;
+        while (start > lo && start > gap_start && page_held(e->dump, start - PAGE) &&
+               page_prot(e, start - PAGE) == prot)
+            start -= PAGE;
+        while (end < hi && end < gap_end && page_held(e->dump, end) && page_prot(e, end) == prot)
+            end += PAGE;
+    }
+    if (!chunk_add(e, start, end, prot))
+        return false;
+    if (held)
+        copy_from_dump(e, start, end);
+    return true;
+}
+
+/* The scratch region: a sentinel page for return addresses, a stack and a
+ * heap, at the first DX_SCRATCH_BASE + k GiB that the dump leaves empty. */
+int mem_map_scratch(dx_exec *e)
+{
+    if (e->scratch && mem_is_mapped(e, e->scratch, NULL))
+        return 0;
+    const uint64_t size = DX_SCRATCH_SENTINEL_SIZE + DX_SCRATCH_STACK_SIZE + DX_SCRATCH_HEAP_SIZE;
+    for (uint64_t base = DX_SCRATCH_BASE; base < 0x7ff000000000ull; base += 1ull << 30) {
+        const dx_range *r = dx_dump_range_at(e->dump, base);
+        const dx_range *next = dx_dump_range_after(e->dump, base);
+        uint64_t gap_end;
+        if (r || (next && next->base < base + size) || mem_is_mapped(e, base, &gap_end) ||
+            (gap_end && gap_end < base + size))
+            continue;
+        uint64_t stack = base + DX_SCRATCH_SENTINEL_SIZE;
+        if (!chunk_add(e, base, stack, UC_PROT_READ | UC_PROT_EXEC) ||
+            !chunk_add(e, stack, stack + DX_SCRATCH_STACK_SIZE + DX_SCRATCH_HEAP_SIZE,
+                       UC_PROT_READ | UC_PROT_WRITE))
+            return -1;
+        static const uint8_t int3s[16] = {0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+                                          0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc};
+        uc_mem_write(e->uc, base, int3s, sizeof int3s);
+        e->scratch = base;
+        return 0;
+    }
+    return -1;
+}
+
+/* Drop the record of what is mapped (the engine itself is gone). */
+void mem_forget(dx_exec *e)
+{
+    e->nchunks = 0;
+    e->mapped_bytes = 0;
+    e->scratch = 0;
+}
+
+size_t dx_exec_read(dx_exec *e, uint64_t addr, void *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        uint64_t at = addr + done, bound;
+        size_t want = len - done, got;
+        if (e->uc && mem_is_mapped(e, at, &bound)) {
+            if (bound - at < want)
+                want = (size_t)(bound - at);
+            if (uc_mem_read(e->uc, at, (uint8_t *)buf + done, want) != UC_ERR_OK)
+                break;
+            got = want;
+        } else {
+            if (e->uc && bound && bound - at < want)
+                want = (size_t)(bound - at);
+            got = dx_dump_read(e->dump, at, (uint8_t *)buf + done, want);
+        }
+        done += got;
+        if (got < want || at + got < at)
+            break;
+    }
+    return done;
+}
+
+int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *err, size_t errlen)
+{
+    if (engine_ensure(e, err, errlen) != 0)
+        return -1;
+    for (uint64_t page = addr & ~(PAGE - 1); page < addr + len; page += PAGE) {
+        if (!mem_fault_in(e, page, false)) {
+            snprintf(err, errlen, "cannot write 0x%llx: the dump holds no memory there",
+                     (unsigned long long)(page < addr ? addr : page));
+            return -1;
+        }
+    }
+    if (uc_mem_write(e->uc, addr, buf, len) != UC_ERR_OK) {
+        snprintf(err, errlen, "cannot write %zu bytes at 0x%llx", len, (unsigned long long)addr);
+        return -1;
+    }
+    return 0;
+}

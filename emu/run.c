@@ -1,0 +1,444 @@
+/* Running: the hooks that turn Unicorn events into dx_stops, breakpoints
+ * and watchpoints, and the two modes a run can be in.
+ *
+ * Fast mode has no per-instruction hook: breakpoints are code hooks on
+ * their own addresses and cost nothing elsewhere. Instruction mode adds
+ * one code hook over all code, for stepping, tracing and instruction
+ * limits. Unicorn bakes hooks into translated blocks, so switching modes
+ * flushes the translation cache; consecutive steps stay in one mode. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Wine's system call stubs call through this pointer, which no dump holds. */
+#define WINE_SYSCALL_POINTER 0x7ffe1000ull
+
+void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc)
+{
+    if (e->stopped || !e->stop)
+        return;
+    e->stopped = true;
+    e->stop->kind = kind;
+    e->stop->pc = pc;
+    uc_emu_stop(e->uc);
+}
+
+static bool is_breakpoint(const dx_exec *e, uint64_t addr)
+{
+    for (size_t i = 0; i < e->nbps; i++)
+        if (e->bps[i] == addr)
+            return true;
+    return false;
+}
+
+/* The instruction at the run's start is executed even if a breakpoint sits
+ * there: resuming from a breakpoint must move on. */
+static bool breakpoint_hit(dx_exec *e, uint64_t addr)
+{
+    if (addr == e->step_target) {
+        e->step_target = 0;
+        return false;
+    }
+    return true;
+}
+
+static void on_breakpoint(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+    (void)uc, (void)size;
+    dx_exec *e = user;
+    if (!e->step_hook && breakpoint_hit(e, addr))
+        stop_set(e, DX_STOP_BREAKPOINT, addr);
+}
+
+static void on_sentinel(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+    (void)uc, (void)size;
+    dx_exec *e = user;
+    if (e->in_call)
+        stop_set(e, DX_STOP_RETURNED, addr);
+}
+
+static void on_instruction(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+    (void)uc, (void)size;
+    dx_exec *e = user;
+    if (e->stopped)
+        return;
+    if (e->watch_pending) {
+        stop_set(e, DX_STOP_WATCHPOINT, addr);
+        return;
+    }
+    if (e->in_call && addr == e->scratch)
+        return; /* on_sentinel ends the call */
+    if (is_breakpoint(e, addr) && breakpoint_hit(e, addr)) {
+        stop_set(e, DX_STOP_BREAKPOINT, addr);
+        return;
+    }
+    e->step_target = 0;
+    if (e->limit && e->insns >= e->limit) {
+        stop_set(e, e->stop->kind == DX_STOP_STEP ? DX_STOP_STEP : DX_STOP_LIMIT, addr);
+        return;
+    }
+    e->stop->pc = addr; /* the instruction about to run: precise fault PCs */
+    if (e->trace)
+        trace_insn(e, addr);
+    e->insns++;
+}
+
+static dx_access access_of(uc_mem_type t)
+{
+    switch (t) {
+    case UC_MEM_WRITE:
+    case UC_MEM_WRITE_UNMAPPED:
+    case UC_MEM_WRITE_PROT: return DX_ACCESS_WRITE;
+    case UC_MEM_FETCH:
+    case UC_MEM_FETCH_UNMAPPED:
+    case UC_MEM_FETCH_PROT: return DX_ACCESS_EXECUTE;
+    default: return DX_ACCESS_READ;
+    }
+}
+
+static void fault(dx_exec *e, uc_mem_type type, uint64_t addr)
+{
+    if (e->stopped)
+        return;
+    dx_access access = access_of(type);
+    uint64_t pc = access == DX_ACCESS_EXECUTE ? addr : e->stop->pc;
+    dx_stop_kind kind = DX_STOP_ACCESS;
+    if (e->stop->kind == DX_STOP_MEMORY_LIMIT)
+        kind = DX_STOP_MEMORY_LIMIT;
+    else if (access == DX_ACCESS_WRITE && e->scratch && addr - e->scratch < DX_SCRATCH_SENTINEL_SIZE)
+        kind = DX_STOP_STACK_OVERFLOW;
+    e->stop->addr = addr;
+    e->stop->access = access;
+    stop_set(e, kind, pc);
+}
+
+static bool on_unmapped(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
+{
+    (void)uc, (void)size, (void)value;
+    dx_exec *e = user;
+    if (mem_fault_in(e, addr, e->opt.unmapped_zero)) {
+        /* An access that straddles into the next page needs that page too. */
+        uint64_t last = addr + (uint64_t)(size > 0 ? size - 1 : 0);
+        if ((last & ~(PAGE - 1)) == (addr & ~(PAGE - 1)) || mem_fault_in(e, last, e->opt.unmapped_zero))
+            return true;
+        addr = last;
+    }
+    fault(e, type, addr);
+    return false;
+}
+
+static bool on_protected(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
+{
+    (void)uc, (void)size, (void)value;
+    fault(user, type, addr);
+    return false;
+}
+
+static void on_interrupt(uc_engine *uc, uint32_t intno, void *user)
+{
+    dx_exec *e = user;
+    uint64_t rip;
+    uc_reg_read(uc, UC_X86_REG_RIP, &rip);
+    switch (intno) {
+    case 0: stop_set(e, DX_STOP_DIVIDE, rip); break;
+    case 3: stop_set(e, DX_STOP_INT3, rip - 1); break;
+    case 6: stop_set(e, DX_STOP_INVALID_OPCODE, rip); break;
+    default:
+        snprintf(e->stop->detail, sizeof e->stop->detail, "processor exception %u", intno);
+        stop_set(e, DX_STOP_ERROR, rip);
+    }
+}
+
+static bool on_invalid(uc_engine *uc, void *user)
+{
+    dx_exec *e = user;
+    uint64_t rip;
+    uc_reg_read(uc, UC_X86_REG_RIP, &rip);
+    stop_set(e, DX_STOP_INVALID_OPCODE, rip);
+    return false;
+}
+
+static void on_syscall(uc_engine *uc, void *user)
+{
+    dx_exec *e = user;
+    uint64_t rip, rax;
+    uc_reg_read(uc, UC_X86_REG_RIP, &rip);
+    uc_reg_read(uc, UC_X86_REG_RAX, &rax);
+    e->stop->syscall_nr = (uint32_t)rax;
+    stop_set(e, DX_STOP_SYSCALL, rip - 2);
+}
+
+static void on_watch(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
+{
+    (void)uc, (void)value;
+    dx_exec *e = user;
+    dx_watch_kind want = type == UC_MEM_WRITE ? DX_WATCH_WRITE : DX_WATCH_READ;
+    for (size_t i = 0; i < e->nwatches; i++) {
+        const watch *w = &e->watches[i];
+        if ((w->kind & want) && addr < w->addr + w->len && w->addr < addr + (uint64_t)size) {
+            e->stop->addr = w->addr;
+            e->stop->access = want == DX_WATCH_WRITE ? DX_ACCESS_WRITE : DX_ACCESS_READ;
+            /* The access completes, as a hardware watchpoint's does; the
+             * instruction hook stops before the next instruction. */
+            e->watch_pending = true;
+            return;
+        }
+    }
+}
+
+static uc_hook add_code_hook(dx_exec *e, void *cb, uint64_t begin, uint64_t end)
+{
+    uc_hook h = 0;
+    uc_hook_add(e->uc, &h, UC_HOOK_CODE, cb, e, begin, end);
+    return h;
+}
+
+void engine_hooks(dx_exec *e)
+{
+    uc_hook h;
+    uc_hook_add(e->uc, &h, UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
+                on_unmapped, e, 1, 0);
+    uc_hook_add(e->uc, &h, UC_HOOK_MEM_READ_PROT | UC_HOOK_MEM_WRITE_PROT | UC_HOOK_MEM_FETCH_PROT, on_protected, e,
+                1, 0);
+    uc_hook_add(e->uc, &h, UC_HOOK_INTR, on_interrupt, e, 1, 0);
+    uc_hook_add(e->uc, &h, UC_HOOK_INSN_INVALID, on_invalid, e, 1, 0);
+    uc_hook_add(e->uc, &h, UC_HOOK_INSN, on_syscall, e, 1, 0, UC_X86_INS_SYSCALL);
+    for (size_t i = 0; i < e->nbps; i++)
+        e->bp_hooks[i] = add_code_hook(e, on_breakpoint, e->bps[i], e->bps[i]);
+    if (e->nwatches)
+        uc_hook_add(e->uc, &e->watch_hook, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_watch, e, 1, 0);
+    e->sentinel_hook = 0;
+}
+
+/* The sentinel hook goes on once the scratch page exists. */
+static void ensure_sentinel_hook(dx_exec *e)
+{
+    if (!e->sentinel_hook)
+        e->sentinel_hook = add_code_hook(e, on_sentinel, e->scratch, e->scratch);
+}
+
+int dx_exec_break_add(dx_exec *e, uint64_t addr)
+{
+    if (is_breakpoint(e, addr))
+        return 0;
+    if (e->nbps == e->capbps) {
+        size_t cap = e->capbps ? e->capbps * 2 : 16;
+        uint64_t *bps = realloc(e->bps, cap * sizeof *bps);
+        uc_hook *hooks = bps ? realloc(e->bp_hooks, cap * sizeof *hooks) : NULL;
+        if (bps)
+            e->bps = bps;
+        if (!hooks)
+            return -1;
+        e->bp_hooks = hooks;
+        e->capbps = cap;
+    }
+    e->bps[e->nbps] = addr;
+    e->bp_hooks[e->nbps] = 0;
+    if (e->uc) {
+        e->bp_hooks[e->nbps] = add_code_hook(e, on_breakpoint, addr, addr);
+        uc_ctl_remove_cache(e->uc, addr, addr + 1);
+    }
+    e->nbps++;
+    return 0;
+}
+
+int dx_exec_break_remove(dx_exec *e, uint64_t addr)
+{
+    for (size_t i = 0; i < e->nbps; i++) {
+        if (e->bps[i] != addr)
+            continue;
+        if (e->uc && e->bp_hooks[i]) {
+            uc_hook_del(e->uc, e->bp_hooks[i]);
+            uc_ctl_remove_cache(e->uc, addr, addr + 1);
+        }
+        e->bps[i] = e->bps[e->nbps - 1];
+        e->bp_hooks[i] = e->bp_hooks[e->nbps - 1];
+        e->nbps--;
+        return 0;
+    }
+    return -1;
+}
+
+/* Memory hooks make every access slower, so one exists only while a
+ * watchpoint does. */
+static void sync_watch_hook(dx_exec *e)
+{
+    if (!e->uc)
+        return;
+    if (e->nwatches && !e->watch_hook) {
+        uc_hook_add(e->uc, &e->watch_hook, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_watch, e, 1, 0);
+        uc_ctl_flush_tb(e->uc);
+    } else if (!e->nwatches && e->watch_hook) {
+        uc_hook_del(e->uc, e->watch_hook);
+        e->watch_hook = 0;
+        uc_ctl_flush_tb(e->uc);
+    }
+}
+
+int dx_exec_watch_add(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind)
+{
+    for (size_t i = 0; i < e->nwatches; i++)
+        if (e->watches[i].addr == addr && e->watches[i].len == len && e->watches[i].kind == kind)
+            return 0;
+    if (e->nwatches == e->capwatches) {
+        size_t cap = e->capwatches ? e->capwatches * 2 : 8;
+        watch *grown = realloc(e->watches, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        e->watches = grown;
+        e->capwatches = cap;
+    }
+    e->watches[e->nwatches++] = (watch){addr, len ? len : 1, kind};
+    sync_watch_hook(e);
+    return 0;
+}
+
+int dx_exec_watch_remove(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind)
+{
+    for (size_t i = 0; i < e->nwatches; i++) {
+        watch *w = &e->watches[i];
+        if (w->addr == addr && (w->len == len || !len) && w->kind == kind) {
+            *w = e->watches[--e->nwatches];
+            sync_watch_hook(e);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void set_instruction_mode(dx_exec *e, bool on)
+{
+    if (on == (e->step_hook != 0))
+        return;
+    if (on) {
+        e->step_hook = add_code_hook(e, on_instruction, 1, 0);
+    } else {
+        uc_hook_del(e->uc, e->step_hook);
+        e->step_hook = 0;
+    }
+    uc_ctl_flush_tb(e->uc);
+}
+
+void dx_exec_interrupt(dx_exec *e)
+{
+    atomic_store(&e->interrupt, true);
+    if (e->uc)
+        uc_emu_stop(e->uc);
+}
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Wine's stubs reach the kernel through `call [0x7ffe1000]`; a read fault
+ * there is a system call, and EAX holds its number. */
+static void name_syscall(dx_exec *e, dx_stop *s)
+{
+    if (s->kind == DX_STOP_ACCESS && s->access == DX_ACCESS_READ && s->addr == WINE_SYSCALL_POINTER) {
+        s->kind = DX_STOP_SYSCALL;
+        s->syscall_nr = (uint32_t)e->regs[e->cur].gpr[DX_REG_RAX];
+    }
+}
+
+/* After a run that ended with uc_emu_start's own error and no hook's word. */
+static void classify_error(dx_exec *e, uc_err rc, dx_stop *s)
+{
+    if (e->stopped || rc == UC_ERR_OK)
+        return;
+    snprintf(s->detail, sizeof s->detail, "emulator error: %s", uc_strerror(rc));
+    s->kind = DX_STOP_ERROR;
+    s->pc = e->regs[e->cur].rip;
+    e->stopped = true;
+}
+
+/* Run the current thread from its RIP until something stops it. */
+void run(dx_exec *e, uint64_t max_insns, dx_stop *stop)
+{
+    dx_stop_kind expected = stop->kind; /* DX_STOP_STEP for a step */
+    memset(stop, 0, sizeof *stop);
+    stop->kind = expected;
+    e->stop = stop;
+    e->stopped = false;
+    e->insns = 0;
+    e->limit = max_insns;
+    e->watch_pending = false;
+    dx_regs *r = &e->regs[e->cur];
+    e->step_target = is_breakpoint(e, r->rip) ? r->rip : 0;
+    stop->pc = r->rip;
+    if (atomic_exchange(&e->interrupt, false)) {
+        stop->kind = DX_STOP_INTERRUPTED;
+        stop_fill_insn(e, stop);
+        return;
+    }
+    ensure_sentinel_hook(e);
+    set_instruction_mode(e, max_insns > 0 || e->trace || e->nwatches);
+    regs_to_uc(e);
+    double t0 = seconds_now();
+    uint64_t timeout_us = e->opt.timeout > 0 ? (uint64_t)(e->opt.timeout * 1e6) : 0;
+    uc_err rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
+    double elapsed = seconds_now() - t0;
+    regs_from_uc(e);
+    classify_error(e, rc, stop);
+    if (e->watch_pending && !e->stopped) {
+        stop->kind = DX_STOP_WATCHPOINT;
+        stop->pc = r->rip;
+        e->stopped = true;
+    }
+    if (!e->stopped) {
+        size_t timed_out = 0;
+        uc_query(e->uc, UC_QUERY_TIMEOUT, &timed_out);
+        stop->kind = timed_out ? DX_STOP_TIMEOUT : DX_STOP_INTERRUPTED;
+        stop->pc = r->rip;
+    }
+    atomic_store(&e->interrupt, false);
+    stop->insns = e->insns;
+    if ((stop->kind == DX_STOP_ACCESS || stop->kind == DX_STOP_MEMORY_LIMIT) && !e->step_hook &&
+        stop->access != DX_ACCESS_EXECUTE)
+        stop->pc = fault_locate(e, r->rip, stop->addr);
+    /* A faulting or stopped instruction did not run: RIP points at it. An
+     * int3 has run, as on a real CPU, so continuing moves past it. */
+    if (stop->kind != DX_STOP_INT3)
+        r->rip = stop->pc;
+    name_syscall(e, stop);
+    if (e->trace)
+        trace_summary(e, stop->insns, elapsed);
+    e->stop = NULL;
+    stop_fill_insn(e, stop);
+}
+
+static int begin_run(dx_exec *e, dx_stop *stop)
+{
+    char err[DX_ERRLEN];
+    if (engine_ensure(e, err, sizeof err) != 0) {
+        memset(stop, 0, sizeof *stop);
+        stop->kind = DX_STOP_ERROR;
+        snprintf(stop->detail, sizeof stop->detail, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int dx_exec_continue(dx_exec *e, dx_stop *stop)
+{
+    if (begin_run(e, stop) != 0)
+        return -1;
+    stop->kind = DX_STOP_NONE;
+    run(e, 0, stop); /* a debugger's continue runs until stopped: no limit */
+    return 0;
+}
+
+int dx_exec_step(dx_exec *e, dx_stop *stop)
+{
+    if (begin_run(e, stop) != 0)
+        return -1;
+    stop->kind = DX_STOP_STEP;
+    run(e, 1, stop);
+    return 0;
+}

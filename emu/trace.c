@@ -1,0 +1,177 @@
+/* Tracing: one line per executed instruction,
+ *   [000001] 0x0000000140001000: push rbp | RAX=... RCX=... RDX=... RBP=...
+ * with RAX, RCX and RDX always, then every other register the instruction
+ * reads or writes, as they are before it runs. Decoding is cached per
+ * address, so a loop is decoded once. */
+#include "internal.h"
+
+#include <capstone/capstone.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_SLOTS 8192 /* a power of two */
+#define MAX_SHOWN 12
+
+typedef struct decoded {
+    uint64_t addr; /* 0: empty slot */
+    char text[200];
+    uint8_t nregs;
+    int uc_regs[MAX_SHOWN];
+    char names[MAX_SHOWN][6];
+} decoded;
+
+struct trace_state {
+    FILE *out;
+    csh cs;
+    decoded *cache;
+};
+
+trace_state *trace_new(FILE *out)
+{
+    trace_state *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->out = out;
+    t->cache = calloc(CACHE_SLOTS, sizeof *t->cache);
+    if (!t->cache || cs_open(CS_ARCH_X86, CS_MODE_64, &t->cs) != CS_ERR_OK) {
+        free(t->cache);
+        free(t);
+        return NULL;
+    }
+    cs_option(t->cs, CS_OPT_DETAIL, CS_OPT_ON);
+    return t;
+}
+
+void trace_free(trace_state *t)
+{
+    if (!t)
+        return;
+    cs_close(&t->cs);
+    free(t->cache);
+    free(t);
+}
+
+void dx_exec_trace(dx_exec *e, FILE *out)
+{
+    trace_free(e->trace);
+    e->trace = out ? trace_new(out) : NULL;
+}
+
+/* Capstone's 64-bit general registers in Unicorn's numbering. */
+static int uc_reg_of(x86_reg r)
+{
+    static const struct {
+        x86_reg cs;
+        int uc;
+    } map[] = {
+        {X86_REG_RAX, UC_X86_REG_RAX}, {X86_REG_RBX, UC_X86_REG_RBX}, {X86_REG_RCX, UC_X86_REG_RCX},
+        {X86_REG_RDX, UC_X86_REG_RDX}, {X86_REG_RSI, UC_X86_REG_RSI}, {X86_REG_RDI, UC_X86_REG_RDI},
+        {X86_REG_RBP, UC_X86_REG_RBP}, {X86_REG_RSP, UC_X86_REG_RSP}, {X86_REG_R8, UC_X86_REG_R8},
+        {X86_REG_R9, UC_X86_REG_R9},   {X86_REG_R10, UC_X86_REG_R10}, {X86_REG_R11, UC_X86_REG_R11},
+        {X86_REG_R12, UC_X86_REG_R12}, {X86_REG_R13, UC_X86_REG_R13}, {X86_REG_R14, UC_X86_REG_R14},
+        {X86_REG_R15, UC_X86_REG_R15},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].cs == r)
+            return map[i].uc;
+    return -1;
+}
+
+/* Sub-registers (eax, r8d, al) are shown as their full register. */
+static x86_reg widen(csh cs, x86_reg r)
+{
+    const char *name = cs_reg_name(cs, r);
+    static const char *const wide[][5] = {
+        {"rax", "eax", "ax", "al", "ah"}, {"rbx", "ebx", "bx", "bl", "bh"}, {"rcx", "ecx", "cx", "cl", "ch"},
+        {"rdx", "edx", "dx", "dl", "dh"}, {"rsi", "esi", "si", "sil", ""},  {"rdi", "edi", "di", "dil", ""},
+        {"rbp", "ebp", "bp", "bpl", ""},  {"rsp", "esp", "sp", "spl", ""},
+    };
+    static const x86_reg full[] = {X86_REG_RAX, X86_REG_RBX, X86_REG_RCX, X86_REG_RDX,
+                                   X86_REG_RSI, X86_REG_RDI, X86_REG_RBP, X86_REG_RSP};
+    if (!name)
+        return r;
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 5; j++)
+            if (wide[i][j][0] && strcmp(name, wide[i][j]) == 0)
+                return full[i];
+    if (name[0] == 'r' && isdigit((unsigned char)name[1])) {
+        int n = atoi(name + 1);
+        if (n >= 8 && n <= 15)
+            return (x86_reg)(X86_REG_R8 + (n - 8));
+    }
+    return r;
+}
+
+static void add_reg(csh cs, decoded *d, x86_reg r)
+{
+    r = widen(cs, r);
+    int uc = uc_reg_of(r);
+    if (uc < 0 || uc == UC_X86_REG_RAX || uc == UC_X86_REG_RCX || uc == UC_X86_REG_RDX)
+        return;
+    for (int i = 0; i < d->nregs; i++)
+        if (d->uc_regs[i] == uc)
+            return;
+    if (d->nregs == MAX_SHOWN)
+        return;
+    d->uc_regs[d->nregs] = uc;
+    snprintf(d->names[d->nregs], sizeof d->names[0], "%s", cs_reg_name(cs, r));
+    for (char *p = d->names[d->nregs]; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    d->nregs++;
+}
+
+static const decoded *decode(dx_exec *e, trace_state *t, uint64_t addr)
+{
+    decoded *d = &t->cache[(addr ^ addr >> 13) & (CACHE_SLOTS - 1)];
+    if (d->addr == addr)
+        return d;
+    memset(d, 0, sizeof *d);
+    d->addr = addr;
+    uint8_t code[16];
+    size_t n = dx_exec_read(e, addr, code, sizeof code);
+    cs_insn *insn = NULL;
+    if (!n || cs_disasm(t->cs, code, n, addr, 1, &insn) != 1) {
+        snprintf(d->text, sizeof d->text, "(undecodable)");
+        return d;
+    }
+    snprintf(d->text, sizeof d->text, "%s%s%s", insn->mnemonic, insn->op_str[0] ? " " : "", insn->op_str);
+    cs_regs rd, wr;
+    uint8_t nrd, nwr;
+    if (cs_regs_access(t->cs, insn, rd, &nrd, wr, &nwr) == CS_ERR_OK) {
+        for (int i = 0; i < nrd; i++)
+            add_reg(t->cs, d, rd[i]);
+        for (int i = 0; i < nwr; i++)
+            add_reg(t->cs, d, wr[i]);
+    }
+    cs_free(insn, 1);
+    return d;
+}
+
+void trace_insn(dx_exec *e, uint64_t addr)
+{
+    trace_state *t = e->trace;
+    const decoded *d = decode(e, t, addr);
+    uint64_t v[3 + MAX_SHOWN];
+    int ids[3 + MAX_SHOWN] = {UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX};
+    void *ptrs[3 + MAX_SHOWN];
+    for (int i = 0; i < 3 + d->nregs; i++) {
+        if (i >= 3)
+            ids[i] = d->uc_regs[i - 3];
+        ptrs[i] = &v[i];
+    }
+    uc_reg_read_batch(e->uc, ids, ptrs, 3 + d->nregs);
+    fprintf(t->out, "[%06llu] 0x%016llx: %s | RAX=%016llx RCX=%016llx RDX=%016llx", (unsigned long long)e->insns + 1,
+            (unsigned long long)addr, d->text, (unsigned long long)v[0], (unsigned long long)v[1],
+            (unsigned long long)v[2]);
+    for (int i = 0; i < d->nregs; i++)
+        fprintf(t->out, " %s=%016llx", d->names[i], (unsigned long long)v[3 + i]);
+    fputc('\n', t->out);
+}
+
+void trace_summary(dx_exec *e, uint64_t insns, double seconds)
+{
+    fprintf(e->trace->out, "-- %llu instructions in %.3f ms (%.0f instructions/s)\n", (unsigned long long)insns,
+            seconds * 1e3, seconds > 0 ? (double)insns / seconds : 0.0);
+    fflush(e->trace->out);
+}
