@@ -3,11 +3,13 @@
 #include "dump.h"
 #include "exec.h"
 #include "pe.h"
+#include "server.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,18 +25,26 @@ typedef struct options {
     dx_exec_options exec;
     char **call; /* FUNCTION ARG... */
     int ncall;
+    bool serve;
+    dx_server_options server;
 } options;
 
 static void usage(FILE *to)
 {
     fputs("usage: dump_exec [OPTIONS] DUMP                      list what the dump holds\n"
           "       dump_exec [OPTIONS] DUMP FUNCTION [ARG...]     call a function in it\n"
+          "       dump_exec --listen [HOST:]PORT [OPTIONS] DUMP  serve it to gdb, lldb, IDA...\n"
           "\n"
           "FUNCTION: 0x140001530, module!export or module+0x1530\n"
           "ARG:      42 -7 0x2a (integers)  ptr:0x7ff000000  3.14 1e-3 (double)  f32:1.5 (float)\n"
           "          str:\"text\" wstr:\"text\" (pointer to a NUL-terminated copy)  buf:64 (zeroed buffer, printed after)\n"
           "\n"
           "options:\n"
+          "  --listen ADDR        serve the dump: [HOST:]PORT, [V6]:PORT or unix:PATH\n"
+          "                       (HOST defaults to 127.0.0.1; others print a warning)\n"
+          "  --serve              serve on 127.0.0.1:1234\n"
+          "  --client NAME        gdb, lldb, ida or r2: skip telling clients apart\n"
+          "  --osabi windows      announce the Windows OS ABI (Windows-aware gdb builds)\n"
           "  --json               print as JSON\n"
           "  --trace              print every executed instruction to stderr\n"
           "  --trace-file FILE    ... to FILE instead\n"
@@ -64,8 +74,13 @@ static int bad_value(const char *opt, const char *v)
 
 static int parse_options(int argc, char **argv, options *o)
 {
+    enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC };
     static const struct option longopts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"serve", no_argument, NULL, O_SERVE},
+        {"client", required_argument, NULL, O_CLIENT},
+        {"osabi", required_argument, NULL, O_OSABI},
         {"json", no_argument, NULL, O_JSON},
         {"trace", no_argument, NULL, O_TRACE},
         {"trace-file", required_argument, NULL, O_TRACE_FILE},
@@ -85,6 +100,23 @@ static int parse_options(int argc, char **argv, options *o)
     /* "+": options end at DUMP, so negative numbers among ARGs stay arguments. */
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         switch (c) {
+        case O_LISTEN: o->serve = true, o->server.listen = optarg; break;
+        case O_SERVE: o->serve = true; break;
+        case O_CLIENT: {
+            static const char *const names[] = {"auto", "gdb", "lldb", "ida", "r2"};
+            size_t i = 0;
+            while (i < 5 && strcmp(optarg, names[i]))
+                i++;
+            if (i == 5)
+                return bad_value("--client (gdb, lldb, ida or r2)", optarg);
+            o->server.rsp.client = (rsp_client)i;
+            break;
+        }
+        case O_OSABI:
+            if (strcmp(optarg, "windows") && strcmp(optarg, "none"))
+                return bad_value("--osabi (windows or none)", optarg);
+            o->server.rsp.osabi_windows = !strcmp(optarg, "windows");
+            break;
         case O_JSON: o->json = true; break;
         case O_TRACE: o->trace = true; break;
         case O_TRACE_FILE: o->trace = true, o->trace_file = optarg; break;
@@ -218,6 +250,35 @@ static int call_function(const dx_dump *d, const options *o)
     return rc;
 }
 
+static void print_attach_help(const char *address, void *user)
+{
+    const char *dump = user;
+    printf("Serving %s on %s\n", dump, address);
+    if (strncmp(address, "unix:", 5) != 0)
+        printf("  gdb:  gdb -ex 'target remote %s'\n"
+               "  lldb: lldb -o 'gdb-remote %s'\n",
+               address, address);
+    printf("Ctrl-C here stops the server.\n");
+    fflush(stdout);
+}
+
+static int serve(const dx_dump *d, options *o)
+{
+    char err[DX_ERRLEN];
+    if (o->ncall) {
+        fprintf(stderr, "dump_exec: a server takes no FUNCTION (use 'monitor call' from the debugger)\n");
+        return EXIT_USAGE;
+    }
+    o->server.exec = o->exec;
+    o->server.on_listening = print_attach_help;
+    o->server.user = (void *)o->dump_path;
+    if (dx_serve(d, &o->server, err, sizeof err) != 0) {
+        fprintf(stderr, "dump_exec: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options o = {0};
@@ -229,7 +290,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "dump_exec: %s\n", err);
         return EXIT_USAGE;
     }
-    int rc = o.ncall ? call_function(d, &o) : list_dump(d, &o);
+    signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
+    int rc = o.serve ? serve(d, &o) : o.ncall ? call_function(d, &o) : list_dump(d, &o);
     dx_dump_close(d);
     return rc;
 }

@@ -111,6 +111,13 @@ int dx_exec_select_thread(dx_exec *e, uint32_t tid)
 
 uint32_t dx_exec_current_thread(const dx_exec *e) { return e->tids ? e->tids[e->cur] : 0; }
 
+size_t dx_exec_threads(const dx_exec *e, uint32_t *tids, size_t max)
+{
+    for (size_t i = 0; i < e->nthreads && i < max; i++)
+        tids[i] = e->tids[i];
+    return e->nthreads < max ? e->nthreads : max;
+}
+
 dx_regs *dx_exec_regs(dx_exec *e, uint32_t tid)
 {
     for (size_t i = 0; i < e->nthreads; i++)

@@ -75,6 +75,7 @@ void dx_exec_reset(dx_exec *e);
 /* Threads: the dump's own, by their Windows thread ids. */
 int dx_exec_select_thread(dx_exec *e, uint32_t tid);
 uint32_t dx_exec_current_thread(const dx_exec *e);
+size_t dx_exec_threads(const dx_exec *e, uint32_t *tids, size_t max);
 dx_regs *dx_exec_regs(dx_exec *e, uint32_t tid); /* NULL for an unknown tid */
 
 /* Memory as this session sees it: its own writes over the dump. Returns the

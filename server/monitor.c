@@ -1,0 +1,180 @@
+/* monitor commands: `monitor help` in gdb, `process plugin packet monitor
+ * help` in lldb. The dump's own listings share their text with the CLI. */
+#include "target.h"
+
+#include "describe.h"
+#include "pe.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*command_fn)(dx_target *t, char **argv, size_t argc, dx_buf *out);
+
+static int cmd_help(dx_target *t, char **argv, size_t argc, dx_buf *out);
+
+static int cmd_call(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    char err[DX_ERRLEN];
+    if (argc < 2) {
+        dx_buf_printf(out, "usage: monitor call FUNCTION [ARG...]\n");
+        return -1;
+    }
+    if (dx_dump_resolve(t->dump, argv[1], &t->call_fn, err, sizeof err) != 0 ||
+        dx_args_parse(t->dump, (const char *const *)argv + 2, argc - 2, &t->call_args, &t->call_nargs, err,
+                      sizeof err) != 0) {
+        dx_buf_printf(out, "%s\n", err);
+        return -1;
+    }
+    t->job = DX_JOB_CALL;
+    return RSP_ASYNC;
+}
+
+static int cmd_modules(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    (void)argv, (void)argc;
+    dx_describe_modules(t->dump, out);
+    return 0;
+}
+
+static int cmd_threads(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    (void)argv, (void)argc;
+    dx_describe_threads(t->dump, out);
+    return 0;
+}
+
+static int cmd_exception(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    (void)argv, (void)argc;
+    dx_describe_exception(t->dump, out);
+    return 0;
+}
+
+/* Captured memory, one line per run of touching ranges, in the format of
+ * gdb's `info proc mappings` (which Ghidra parses). */
+static int cmd_regions(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    (void)argv, (void)argc;
+    dx_buf_printf(out, "          Start Addr           End Addr       Size     Offset objfile\n");
+    size_t n = dx_dump_range_count(t->dump);
+    for (size_t i = 0; i < n;) {
+        const dx_range *r = dx_dump_range(t->dump, i);
+        uint64_t start = r->base, end = r->base + r->size;
+        const dx_module *m = dx_dump_module_at(t->dump, start);
+        for (i++; i < n; i++) {
+            const dx_range *next = dx_dump_range(t->dump, i);
+            if (next->base != end || dx_dump_module_at(t->dump, next->base) != m)
+                break;
+            end = next->base + next->size;
+        }
+        dx_buf_printf(out, "%#18" PRIx64 " %#18" PRIx64 " %#10" PRIx64 " %#10" PRIx64 " %s\n", start, end,
+                      end - start, m ? start - m->base : 0, m ? m->path : "");
+    }
+    return 0;
+}
+
+static int cmd_trace(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    if (argc < 2 || (strcmp(argv[1], "on") && strcmp(argv[1], "off"))) {
+        dx_buf_printf(out, "usage: monitor trace on|off [FILE]\n");
+        return -1;
+    }
+    if (t->trace_file && t->trace_file != stderr)
+        fclose(t->trace_file);
+    t->trace_file = NULL;
+    if (!strcmp(argv[1], "on")) {
+        t->trace_file = argc > 2 ? fopen(argv[2], "w") : stderr;
+        if (!t->trace_file) {
+            dx_buf_printf(out, "%s: %s\n", argv[2], strerror(errno));
+            dx_exec_trace(t->exec, NULL);
+            return -1;
+        }
+    }
+    dx_exec_trace(t->exec, t->trace_file);
+    dx_buf_printf(out, "Tracing %s%s%s\n", argv[1], argc > 2 && t->trace_file ? " to " : "",
+                  argc > 2 && t->trace_file ? argv[2] : "");
+    return 0;
+}
+
+static int cmd_set(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    char *end;
+    if (argc == 3 && !strcmp(argv[1], "max-insns")) {
+        errno = 0;
+        unsigned long long n = strtoull(argv[2], &end, 0);
+        if (!*end && !errno && argv[2][0] != '-') {
+            dx_exec_options_of(t->exec)->max_insns = n;
+            dx_buf_printf(out, "max-insns = %llu%s\n", n, n ? "" : " (no limit)");
+            return 0;
+        }
+    }
+    dx_buf_printf(out, "usage: monitor set max-insns N   (0 = no limit)\n");
+    return -1;
+}
+
+static int cmd_reset(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    (void)argv, (void)argc;
+    dx_exec_reset(t->exec);
+    dx_buf_printf(out, "Session reset to the dump's state.\n");
+    return 0;
+}
+
+static int cmd_info(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    if (argc == 2 && !strcmp(argv[1], "mappings"))
+        return cmd_regions(t, argv, argc, out);
+    dx_buf_printf(out, "usage: monitor info mappings\n");
+    return -1;
+}
+
+static const struct {
+    const char *name, *help;
+    command_fn fn;
+} commands[] = {
+    {"help", "this list", cmd_help},
+    {"call", "FUNCTION [ARG...]  call a function of the dump (see README for argument syntax)", cmd_call},
+    {"modules", "the dump's modules", cmd_modules},
+    {"threads", "the dump's threads", cmd_threads},
+    {"regions", "captured memory, as `info proc mappings` prints it", cmd_regions},
+    {"info", "mappings  the same as regions", cmd_info},
+    {"exception", "the dump's exception", cmd_exception},
+    {"trace", "on|off [FILE]  trace executed instructions (to the server's stderr or FILE)", cmd_trace},
+    {"set", "max-insns N  instruction limit for monitor call (0 = none)", cmd_set},
+    {"reset", "drop this session's changes: memory and registers as in the dump", cmd_reset},
+};
+
+static int cmd_help(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    (void)t, (void)argv, (void)argc;
+    dx_buf_printf(out, "DumpExec monitor commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        dx_buf_printf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+    return 0;
+}
+
+int dx_monitor(dx_target *t, const char *line, dx_buf *out)
+{
+    char **argv, err[DX_ERRLEN];
+    size_t argc;
+    if (dx_words_split(line, &argv, &argc, err, sizeof err) != 0) {
+        dx_buf_printf(out, "%s\n", err);
+        return -1;
+    }
+    int rc = -1;
+    if (argc == 0) {
+        rc = cmd_help(t, argv, argc, out);
+    } else {
+        size_t i = 0, n = sizeof commands / sizeof commands[0];
+        while (i < n && strcmp(commands[i].name, argv[0]))
+            i++;
+        if (i < n)
+            rc = commands[i].fn(t, argv, argc, out);
+        else
+            dx_buf_printf(out, "unknown monitor command '%s'; try 'monitor help'\n", argv[0]);
+    }
+    dx_words_free(argv, argc);
+    return rc;
+}

@@ -1,0 +1,450 @@
+/* The event loop: listeners, connections, and the hand-off of runs to each
+ * connection's worker thread. The loop thread keeps reading sockets while
+ * a worker runs code, so a 0x03 from the client stops the run at once. */
+#include "server.h"
+
+#include "target.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define READ_SIZE 65536
+#define WRITE_HIGH_WATER (8u << 20) /* stop reading a client that does not read */
+#define KICK_MS 50
+
+typedef struct server server;
+
+typedef struct conn {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    server *srv;
+    struct conn *prev, *next;
+    dx_target target;
+    rsp_session *rsp;
+
+    /* The worker thread, created on the first run that needs it. */
+    uv_thread_t thread;
+    bool has_thread, job_ready, quit, running;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    uv_async_t done;
+    uv_timer_t kick;
+
+    bool closing, reading;
+    int open_handles;
+} conn;
+
+struct server {
+    uv_loop_t loop;
+    const dx_dump *dump;
+    dx_server_options opt;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } listener;
+    uv_signal_t sigint, sigterm;
+    conn *conns;
+    bool stopping;
+};
+
+typedef struct write_req {
+    uv_write_t req;
+    conn *c;
+    char data[];
+} write_req;
+
+static void conn_close(conn *c);
+static void take_jobs(conn *c);
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    conn *c = w->c;
+    free(w);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (!c->closing && !c->reading && uv_stream_get_write_queue_size(&c->h.stream) < WRITE_HIGH_WATER / 8) {
+        c->reading = true;
+        extern void conn_start_reading(conn *);
+        conn_start_reading(c);
+    }
+}
+
+static void send_out(conn *c, dx_buf *out)
+{
+    if (!out->len || c->closing) {
+        dx_buf_reset(out);
+        return;
+    }
+    write_req *w = malloc(sizeof *w + out->len);
+    if (!w) {
+        conn_close(c);
+        return;
+    }
+    w->c = c;
+    memcpy(w->data, out->data, out->len);
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)out->len);
+    if (uv_write(&w->req, &c->h.stream, &buf, 1, on_written) != 0) {
+        free(w);
+        conn_close(c);
+    }
+    dx_buf_reset(out);
+}
+
+static void worker_main(void *arg)
+{
+    conn *c = arg;
+    uv_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->job_ready && !c->quit)
+            uv_cond_wait(&c->cv, &c->mu);
+        if (c->quit)
+            break;
+        c->job_ready = false;
+        uv_mutex_unlock(&c->mu);
+        dx_target_run_job(&c->target);
+        uv_async_send(&c->done);
+        uv_mutex_lock(&c->mu);
+    }
+    uv_mutex_unlock(&c->mu);
+}
+
+/* Back on the loop thread: report the run, then take whatever the client
+ * asked for meanwhile. */
+static void on_job_done(uv_async_t *a)
+{
+    conn *c = a->data;
+    if (!c->running)
+        return;
+    c->running = false;
+    c->target.interrupt_wanted = false;
+    uv_timer_stop(&c->kick);
+    if (c->closing) {
+        c->target.job = DX_JOB_NONE;
+        conn_close(c);
+        return;
+    }
+    dx_buf out = {0};
+    dx_target_finish_job(&c->target, c->rsp, &out);
+    send_out(c, &out);
+    dx_buf_free(&out);
+    take_jobs(c);
+}
+
+/* A 0x03 that lands just before the worker's engine starts would be lost,
+ * so a wanted interrupt is repeated until the run ends. */
+static void on_kick(uv_timer_t *t)
+{
+    conn *c = t->data;
+    if (c->running && c->target.interrupt_wanted)
+        dx_exec_interrupt(c->target.exec);
+}
+
+static int start_worker(conn *c)
+{
+    if (c->has_thread)
+        return 0;
+    if (uv_thread_create(&c->thread, worker_main, c) != 0)
+        return -1;
+    c->has_thread = true;
+    return 0;
+}
+
+/* Steps are short: they run right here. Continues and calls go to the
+ * worker, so the loop keeps reading this and every other socket. */
+static void take_jobs(conn *c)
+{
+    dx_buf out = {0};
+    while (c->target.job == DX_JOB_STEP && !c->closing) {
+        dx_target_run_job(&c->target);
+        dx_target_finish_job(&c->target, c->rsp, &out);
+    }
+    send_out(c, &out);
+    dx_buf_free(&out);
+    if (c->target.job == DX_JOB_NONE || c->closing || c->running)
+        return;
+    if (start_worker(c) != 0) {
+        fprintf(stderr, "dump_exec: cannot start a worker thread\n");
+        conn_close(c);
+        return;
+    }
+    c->running = true;
+    uv_timer_start(&c->kick, on_kick, KICK_MS, KICK_MS);
+    uv_mutex_lock(&c->mu);
+    c->job_ready = true;
+    uv_cond_signal(&c->cv);
+    uv_mutex_unlock(&c->mu);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h, (void)suggested;
+    buf->base = malloc(READ_SIZE);
+    buf->len = buf->base ? READ_SIZE : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    conn *c = s->data;
+    if (n < 0) {
+        free(buf->base);
+        conn_close(c);
+        return;
+    }
+    dx_buf out = {0};
+    rsp_session_input(c->rsp, (const uint8_t *)buf->base, (size_t)n, &out);
+    free(buf->base);
+    send_out(c, &out);
+    dx_buf_free(&out);
+    if (rsp_session_closing(c->rsp)) {
+        conn_close(c);
+        return;
+    }
+    take_jobs(c);
+    if (!c->closing && uv_stream_get_write_queue_size(&c->h.stream) > WRITE_HIGH_WATER) {
+        uv_read_stop(&c->h.stream);
+        c->reading = false;
+    }
+}
+
+void conn_start_reading(conn *c) { uv_read_start(&c->h.stream, on_alloc, on_read); }
+
+static void conn_free(conn *c)
+{
+    if (c->has_thread) {
+        uv_mutex_lock(&c->mu);
+        c->quit = true;
+        uv_cond_signal(&c->cv);
+        uv_mutex_unlock(&c->mu);
+        uv_thread_join(&c->thread);
+    }
+    uv_cond_destroy(&c->cv);
+    uv_mutex_destroy(&c->mu);
+    rsp_session_free(c->rsp);
+    dx_target_free(&c->target);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    if (--c->open_handles == 0)
+        conn_free(c);
+}
+
+/* Unlink at once; free when the run (if any) and every handle are done. */
+static void conn_close(conn *c)
+{
+    if (!c->closing) {
+        c->closing = true;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            c->srv->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        uv_close(&c->h.handle, on_handle_closed);
+    }
+    if (c->running) {
+        dx_exec_interrupt(c->target.exec);
+        c->target.interrupt_wanted = true;
+        return; /* on_job_done comes back here */
+    }
+    if (!uv_is_closing((uv_handle_t *)&c->done)) {
+        uv_close((uv_handle_t *)&c->done, on_handle_closed);
+        uv_close((uv_handle_t *)&c->kick, on_handle_closed);
+    }
+}
+
+static conn *conn_new(server *srv)
+{
+    conn *c = calloc(1, sizeof *c);
+    char err[DX_ERRLEN];
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    if (dx_target_init(&c->target, srv->dump, &srv->opt.exec, err, sizeof err) != 0 ||
+        !(c->rsp = rsp_session_new(&dx_target_ops, &c->target, &srv->opt.rsp))) {
+        dx_target_free(&c->target);
+        free(c);
+        return NULL;
+    }
+    uv_mutex_init(&c->mu);
+    uv_cond_init(&c->cv);
+    uv_async_init(&srv->loop, &c->done, on_job_done);
+    uv_timer_init(&srv->loop, &c->kick);
+    c->done.data = c->kick.data = c->h.handle.data = c;
+    c->open_handles = 3;
+    return c;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    server *srv = listener->data;
+    if (status < 0 || srv->stopping)
+        return;
+    conn *c = conn_new(srv);
+    if (!c) {
+        fprintf(stderr, "dump_exec: out of memory for a new session\n");
+        return;
+    }
+    if (listener->type == UV_NAMED_PIPE)
+        uv_pipe_init(&srv->loop, &c->h.pipe, 0);
+    else
+        uv_tcp_init(&srv->loop, &c->h.tcp);
+    c->h.handle.data = c;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    if (uv_accept(listener, &c->h.stream) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (listener->type == UV_TCP)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    c->reading = true;
+    conn_start_reading(c);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    server *srv = sig->data;
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    uv_close(&srv->listener.handle, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    while (srv->conns)
+        conn_close(srv->conns);
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return true;
+}
+
+/* "1234", "host:1234", "[::1]:1234" into a socket address. */
+static int parse_address(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+    char host[256] = "127.0.0.1";
+    const char *port = spec, *colon = strrchr(spec, ':');
+    if (colon) {
+        size_t n = (size_t)(colon - spec);
+        if (spec[0] == '[' && n >= 2 && spec[n - 1] == ']')
+            spec++, n -= 2;
+        if (n >= sizeof host)
+            n = sizeof host - 1;
+        memcpy(host, spec, n);
+        host[n] = 0;
+        port = colon + 1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (!*port || *end || p < 0 || p > 65535) {
+        snprintf(err, errlen, "bad listen address '%s' (expected [HOST:]PORT or unix:PATH)", spec);
+        return -1;
+    }
+    if (uv_ip4_addr(host, (int)p, (struct sockaddr_in *)ss) != 0 &&
+        uv_ip6_addr(host, (int)p, (struct sockaddr_in6 *)ss) != 0) {
+        snprintf(err, errlen, "bad listen host '%s' (use a numeric IPv4 or IPv6 address)", host);
+        return -1;
+    }
+    return 0;
+}
+
+static int listen_tcp(server *srv, const char *spec, char *bound, size_t boundlen, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    if (parse_address(spec, &ss, err, errlen) != 0)
+        return -1;
+    uv_tcp_init(&srv->loop, &srv->listener.tcp);
+    int rc = uv_tcp_bind(&srv->listener.tcp, (const struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen(&srv->listener.stream, 16, on_connection);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, uv_strerror(rc));
+        return -1;
+    }
+    int len = sizeof ss;
+    uv_tcp_getsockname(&srv->listener.tcp, (struct sockaddr *)&ss, &len);
+    char ip[64] = "?";
+    int port;
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        snprintf(bound, boundlen, "[%s]:%d", ip, port);
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        snprintf(bound, boundlen, "%s:%d", ip, port);
+    }
+    if (!is_loopback((struct sockaddr *)&ss))
+        fprintf(stderr, "dump_exec: WARNING: listening on %s, beyond this machine. The GDB protocol has no "
+                        "authentication: anyone who can connect can read the dump.\n", bound);
+    return 0;
+}
+
+static int listen_unix(server *srv, const char *path, char *bound, size_t boundlen, char *err, size_t errlen)
+{
+    uv_pipe_init(&srv->loop, &srv->listener.pipe, 0);
+    int rc = uv_pipe_bind(&srv->listener.pipe, path);
+    if (rc == 0)
+        rc = uv_listen(&srv->listener.stream, 16, on_connection);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on unix:%s: %s", path, uv_strerror(rc));
+        return -1;
+    }
+    snprintf(bound, boundlen, "unix:%s", path);
+    return 0;
+}
+
+int dx_serve(const dx_dump *d, const dx_server_options *o, char *err, size_t errlen)
+{
+    server *srv = calloc(1, sizeof *srv);
+    if (!srv || uv_loop_init(&srv->loop) != 0) {
+        free(srv);
+        snprintf(err, errlen, "cannot start the event loop");
+        return -1;
+    }
+    srv->dump = d;
+    srv->opt = *o;
+    const char *spec = o->listen ? o->listen : "127.0.0.1:1234";
+    char bound[300];
+    int rc = strncmp(spec, "unix:", 5) == 0 ? listen_unix(srv, spec + 5, bound, sizeof bound, err, errlen)
+                                            : listen_tcp(srv, spec, bound, sizeof bound, err, errlen);
+    if (rc == 0) {
+        srv->listener.handle.data = srv;
+        uv_signal_init(&srv->loop, &srv->sigint);
+        uv_signal_init(&srv->loop, &srv->sigterm);
+        srv->sigint.data = srv->sigterm.data = srv;
+        uv_signal_start(&srv->sigint, on_signal, SIGINT);
+        uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+        if (o->on_listening)
+            o->on_listening(bound, o->user);
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+    } else {
+        uv_close(&srv->listener.handle, NULL);
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&srv->loop);
+    free(srv);
+    return rc;
+}

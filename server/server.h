@@ -1,0 +1,22 @@
+/* server/ — the only place with sockets and threads: a libuv loop serving
+ * one dump to any number of debugger connections, each with its own
+ * session and executor. */
+#ifndef DX_SERVER_H
+#define DX_SERVER_H
+
+#include "exec.h"
+#include "session.h"
+
+typedef struct dx_server_options {
+    const char *listen; /* "PORT", "HOST:PORT", "[V6]:PORT" or "unix:PATH"; NULL = 127.0.0.1:1234 */
+    rsp_options rsp;
+    dx_exec_options exec;
+    /* Called once listening, with the address actually bound (port 0 picks one). */
+    void (*on_listening)(const char *address, void *user);
+    void *user;
+} dx_server_options;
+
+/* Serve until SIGINT or SIGTERM. Returns 0, or -1 with err filled. */
+int dx_serve(const dx_dump *d, const dx_server_options *o, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,325 @@
+/* The executor behind protocol/'s target interface. */
+#include "target.h"
+
+#include "describe.h"
+#include "hex.h"
+#include "pe.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SIGINT_ = 2, SIGILL_ = 4, SIGTRAP_ = 5, SIGFPE_ = 8, SIGSEGV_ = 11 };
+
+static int exception_signal(uint32_t code)
+{
+    switch (code) {
+    case 0xc0000005: case 0xc00000fd: case 0xc0000006: return SIGSEGV_;
+    case 0x80000003: case 0x80000004: case 0x406d1388: return SIGTRAP_;
+    case 0xc0000094: case 0xc0000095: case 0xc000008c: case 0xc000008d: case 0xc000008e:
+    case 0xc000008f: case 0xc0000090: case 0xc0000091: case 0xc0000092: case 0xc0000093: return SIGFPE_;
+    case 0xc000001d: case 0xc0000096: case 0xc0000025: return SIGILL_;
+    case 0x40010005: return SIGINT_;
+    default: return 143; /* GDB_SIGNAL_UNKNOWN */
+    }
+}
+
+/* Why the dump's process stopped: its exception, else a plain trap. */
+static void stop_from_dump(const dx_dump *d, rsp_stop *out)
+{
+    memset(out, 0, sizeof *out);
+    const dx_exception *x = dx_dump_exception(d);
+    const dx_thread *t = dx_dump_default_thread(d);
+    out->signal = x ? exception_signal(x->code) : SIGTRAP_;
+    out->tid = x ? x->tid : t ? t->tid : 1;
+    if (x) {
+        dx_buf why = {0};
+        dx_describe_exception_reason(x, &why);
+        snprintf(out->description, sizeof out->description, "%s", dx_buf_str(&why));
+        dx_buf_free(&why);
+    }
+}
+
+void dx_stop_to_rsp(const dx_target *t, const dx_stop *s, rsp_stop *out)
+{
+    memset(out, 0, sizeof *out);
+    out->tid = dx_exec_current_thread(t->exec);
+    out->kind = RSP_STOP_SIGNAL;
+    switch (s->kind) {
+    case DX_STOP_BREAKPOINT: out->signal = SIGTRAP_, out->kind = RSP_STOP_SWBREAK; break;
+    case DX_STOP_WATCHPOINT:
+        out->signal = SIGTRAP_;
+        out->kind = s->access == DX_ACCESS_WRITE ? RSP_STOP_WATCH : RSP_STOP_RWATCH;
+        out->watch_addr = s->addr;
+        break;
+    case DX_STOP_STEP: case DX_STOP_INT3: case DX_STOP_LIMIT: case DX_STOP_TIMEOUT: case DX_STOP_SYSCALL:
+    case DX_STOP_RETURNED: case DX_STOP_NONE: out->signal = SIGTRAP_; break;
+    case DX_STOP_ACCESS: case DX_STOP_STACK_OVERFLOW: case DX_STOP_MEMORY_LIMIT: out->signal = SIGSEGV_; break;
+    case DX_STOP_DIVIDE: out->signal = SIGFPE_; break;
+    case DX_STOP_INVALID_OPCODE: case DX_STOP_ERROR: out->signal = SIGILL_; break;
+    case DX_STOP_INTERRUPTED: out->signal = SIGINT_; break;
+    }
+    if (s->kind != DX_STOP_STEP && s->kind != DX_STOP_BREAKPOINT && s->kind != DX_STOP_INTERRUPTED) {
+        dx_buf why = {0};
+        dx_stop_describe(t->exec, s, &why);
+        snprintf(out->description, sizeof out->description, "%s", dx_buf_str(&why));
+        dx_buf_free(&why);
+    }
+}
+
+int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    t->dump = d;
+    if (dx_exec_new(d, o, &t->exec, err, errlen) != 0)
+        return -1;
+    stop_from_dump(d, &t->last);
+    return 0;
+}
+
+void dx_target_free(dx_target *t)
+{
+    dx_exec_free(t->exec);
+    dx_args_free(t->call_args, t->call_nargs);
+    dx_call_result_free(&t->call_result);
+    if (t->trace_file && t->trace_file != stderr)
+        fclose(t->trace_file);
+}
+
+static size_t threads(void *ctx, uint32_t *tids, size_t max)
+{
+    dx_target *t = ctx;
+    return dx_exec_threads(t->exec, tids, max);
+}
+
+static const char *thread_name(void *ctx, uint32_t tid)
+{
+    dx_target *t = ctx;
+    const dx_thread *th = dx_dump_find_thread(t->dump, tid);
+    const dx_exception *x = dx_dump_exception(t->dump);
+    if (th && th->name)
+        return th->name;
+    if (x && x->tid == tid)
+        return "exception";
+    return th == dx_dump_thread(t->dump, 0) ? "main" : NULL;
+}
+
+static uint32_t pid(void *ctx)
+{
+    dx_target *t = ctx;
+    uint32_t p;
+    return dx_dump_pid(t->dump, &p) ? p : 1;
+}
+
+static int reg_read(void *ctx, uint32_t tid, int regno, uint8_t *buf)
+{
+    dx_target *t = ctx;
+    dx_regs *r = dx_exec_regs(t->exec, tid);
+    return r && regno >= 0 && regno < DX_REG_COUNT ? (int)dx_regs_get(r, regno, buf) : -1;
+}
+
+static int reg_write(void *ctx, uint32_t tid, int regno, const uint8_t *buf, size_t len)
+{
+    dx_target *t = ctx;
+    dx_regs *r = dx_exec_regs(t->exec, tid);
+    if (!r || len != dx_reg_size(regno))
+        return -1;
+    dx_regs_set(r, regno, buf);
+    return 0;
+}
+
+static size_t mem_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+    dx_target *t = ctx;
+    return dx_exec_read(t->exec, addr, buf, len);
+}
+
+static int mem_write(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+    dx_target *t = ctx;
+    char err[DX_ERRLEN];
+    return dx_exec_write(t->exec, addr, buf, len, err, sizeof err);
+}
+
+static void last_stop(void *ctx, uint32_t tid, rsp_stop *out)
+{
+    dx_target *t = ctx;
+    *out = t->last;
+    if (tid && tid != t->last.tid) {
+        memset(out, 0, sizeof *out);
+        out->signal = 0; /* other threads: frozen, no reason of their own */
+        out->tid = tid;
+    }
+}
+
+static int resume(void *ctx, uint32_t tid, bool step, int signal)
+{
+    (void)signal;
+    dx_target *t = ctx;
+    if (tid && dx_exec_select_thread(t->exec, tid) != 0)
+        return -1;
+    t->job = step ? DX_JOB_STEP : DX_JOB_CONTINUE;
+    return RSP_ASYNC;
+}
+
+static void interrupt(void *ctx)
+{
+    dx_target *t = ctx;
+    t->interrupt_wanted = true;
+    dx_exec_interrupt(t->exec);
+}
+
+static int breakpoint(void *ctx, bool insert, int type, uint64_t addr, uint64_t len)
+{
+    dx_target *t = ctx;
+    if (type <= 1)
+        return insert ? dx_exec_break_add(t->exec, addr) : (dx_exec_break_remove(t->exec, addr), 0);
+    dx_watch_kind kind = type == 2 ? DX_WATCH_WRITE : type == 3 ? DX_WATCH_READ : DX_WATCH_ACCESS;
+    return insert ? dx_exec_watch_add(t->exec, addr, len, kind) : (dx_exec_watch_remove(t->exec, addr, len, kind), 0);
+}
+
+static int monitor(void *ctx, const char *cmd, dx_buf *out)
+{
+    return dx_monitor(ctx, cmd, out);
+}
+
+/* First section's address: gdb places a DLL by its .text, not its base. */
+static uint64_t first_section(const dx_dump *d, const dx_module *m)
+{
+    dx_pe_section s[1];
+    return dx_pe_sections(d, m->base, s, 1) > 0 ? m->base + s[0].rva : m->base + 0x1000;
+}
+
+static void xml_attr(dx_buf *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '&')
+            dx_buf_printf(out, "&amp;");
+        else if (*s == '<')
+            dx_buf_printf(out, "&lt;");
+        else if (*s == '"')
+            dx_buf_printf(out, "&quot;");
+        else
+            dx_buf_append(out, s, 1);
+    }
+}
+
+static int libraries_xml(void *ctx, rsp_client client, dx_buf *out)
+{
+    dx_target *t = ctx;
+    dx_buf_printf(out, "<library-list>\n");
+    for (size_t i = 0; i < dx_dump_module_count(t->dump); i++) {
+        const dx_module *m = dx_dump_module(t->dump, i);
+        bool lldb = client == RSP_CLIENT_LLDB;
+        if (i == 0 && !lldb)
+            continue; /* gdb relocates the main image itself */
+        dx_buf_printf(out, "<library name=\"");
+        xml_attr(out, m->path);
+        if (lldb)
+            dx_buf_printf(out, "\"><section address=\"0x%" PRIx64 "\"/></library>\n", m->base);
+        else
+            dx_buf_printf(out, "\"><segment address=\"0x%" PRIx64 "\"/></library>\n", first_section(t->dump, m));
+    }
+    dx_buf_printf(out, "</library-list>\n");
+    return 0;
+}
+
+static uint64_t tib_address(void *ctx, uint32_t tid)
+{
+    dx_target *t = ctx;
+    dx_regs *r = dx_exec_regs(t->exec, tid);
+    return r ? r->gs_base : 0;
+}
+
+/* EXCEPTION_RECORD64 of the dump's exception, as gdb's $_siginfo reads it. */
+static int siginfo(void *ctx, dx_buf *out)
+{
+    dx_target *t = ctx;
+    const dx_exception *x = dx_dump_exception(t->dump);
+    uint8_t rec[152] = {0};
+    if (!x)
+        return -1;
+    memcpy(rec, &x->code, 4);
+    memcpy(rec + 4, &x->flags, 4);
+    memcpy(rec + 8, &x->record, 8);
+    memcpy(rec + 16, &x->address, 8);
+    memcpy(rec + 24, &x->nparams, 4);
+    memcpy(rec + 32, x->params, 8 * 15);
+    dx_buf_append(out, rec, sizeof rec);
+    return 0;
+}
+
+/* lldb's view of memory: the captured range holding addr, or the gap. */
+static int memory_region(void *ctx, uint64_t addr, dx_buf *out)
+{
+    dx_target *t = ctx;
+    const dx_range *r = dx_dump_range_at(t->dump, addr);
+    if (!r) {
+        const dx_range *next = dx_dump_range_after(t->dump, addr);
+        uint64_t end = next ? next->base : 0;
+        dx_buf_printf(out, "start:%" PRIx64 ";size:%" PRIx64 ";", addr, end ? end - addr : -addr);
+        return 0;
+    }
+    const dx_module *m = dx_dump_module_at(t->dump, addr);
+    const dx_region *reg = dx_dump_region_at(t->dump, addr);
+    const char *perms = "rwx";
+    if (reg)
+        perms = (reg->protect & 0xf0) ? ((reg->protect & 0xcc) ? "rwx" : "rx") : ((reg->protect & 0x0c) ? "rw" : "r");
+    dx_buf_printf(out, "start:%" PRIx64 ";size:%" PRIx64 ";permissions:%s;", r->base, r->size, perms);
+    if (m) {
+        dx_buf_printf(out, "name:");
+        rsp_hex_encode(out, m->path, strlen(m->path));
+        dx_buf_printf(out, ";");
+    }
+    return 0;
+}
+
+const rsp_target_ops dx_target_ops = {
+    .threads = threads,
+    .thread_name = thread_name,
+    .pid = pid,
+    .reg_read = reg_read,
+    .reg_write = reg_write,
+    .mem_read = mem_read,
+    .mem_write = mem_write,
+    .last_stop = last_stop,
+    .resume = resume,
+    .interrupt = interrupt,
+    .breakpoint = breakpoint,
+    .monitor = monitor,
+    .libraries_xml = libraries_xml,
+    .tib_address = tib_address,
+    .siginfo = siginfo,
+    .memory_region = memory_region,
+};
+
+void dx_target_run_job(dx_target *t)
+{
+    switch (t->job) {
+    case DX_JOB_STEP: dx_exec_step(t->exec, &t->stop); break;
+    case DX_JOB_CONTINUE: dx_exec_continue(t->exec, &t->stop); break;
+    case DX_JOB_CALL:
+        dx_call_result_free(&t->call_result);
+        dx_exec_call(t->exec, t->call_fn, t->call_args, t->call_nargs, NULL, &t->call_result);
+        break;
+    case DX_JOB_NONE: break;
+    }
+}
+
+void dx_target_finish_job(dx_target *t, rsp_session *s, dx_buf *out)
+{
+    dx_job_kind job = t->job;
+    t->job = DX_JOB_NONE;
+    if (job == DX_JOB_CALL) {
+        dx_buf text = {0};
+        dx_call_result_describe(t->exec, &t->call_result, &text);
+        rsp_session_monitor_done(s, dx_buf_str(&text), true, out);
+        dx_buf_free(&text);
+        dx_args_free(t->call_args, t->call_nargs);
+        t->call_args = NULL;
+        t->call_nargs = 0;
+    } else if (job != DX_JOB_NONE) {
+        dx_stop_to_rsp(t, &t->stop, &t->last);
+        rsp_session_stopped(s, &t->last, out);
+    }
+}

@@ -1,0 +1,46 @@
+/* A dump session as protocol/ sees it: an executor behind rsp_target_ops,
+ * plus the monitor commands. Runs that the protocol asks for are not run
+ * here: they are left in `job` for the server to run (steps inline,
+ * continues and calls on the session's worker thread). */
+#ifndef DX_TARGET_H
+#define DX_TARGET_H
+
+#include "exec.h"
+#include "session.h"
+
+typedef enum dx_job_kind { DX_JOB_NONE, DX_JOB_STEP, DX_JOB_CONTINUE, DX_JOB_CALL } dx_job_kind;
+
+typedef struct dx_target {
+    const dx_dump *dump;
+    dx_exec *exec;
+    rsp_stop last; /* why the target is stopped, for '?' */
+    bool has_last;
+    FILE *trace_file;
+    bool interrupt_wanted; /* a 0x03 arrived during the run under way */
+
+    /* The run protocol/ asked for, until the server takes it. */
+    dx_job_kind job;
+    uint64_t call_fn;
+    dx_arg *call_args;
+    size_t call_nargs;
+    dx_call_result call_result;
+    dx_stop stop; /* the outcome of the last step or continue */
+} dx_target;
+
+extern const rsp_target_ops dx_target_ops;
+
+int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, char *err, size_t errlen);
+void dx_target_free(dx_target *t);
+
+/* Run the pending job (on any one thread) and fill in the result ... */
+void dx_target_run_job(dx_target *t);
+/* ... then, on the protocol's thread, report it. */
+void dx_target_finish_job(dx_target *t, rsp_session *s, dx_buf *out);
+
+/* A dx_stop as gdb sees it. */
+void dx_stop_to_rsp(const dx_target *t, const dx_stop *s, rsp_stop *out);
+
+/* monitor.c */
+int dx_monitor(dx_target *t, const char *line, dx_buf *out);
+
+#endif
