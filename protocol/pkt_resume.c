@@ -49,7 +49,8 @@ void rsp_stop_reply(rsp_session *s, const rsp_stop *stop, dx_buf *reply)
         return;
     /* lldb prints these; gdb ignores keys it does not know, but IDA and r2
      * parse stop replies more strictly, so only lldb gets them. */
-    dx_buf_printf(reply, "reason:%s;", lldb_reason(stop));
+    if (stop->signal)
+        dx_buf_printf(reply, "reason:%s;", lldb_reason(stop));
     if (stop->description[0]) {
         dx_buf_printf(reply, "description:");
         rsp_hex_encode(reply, stop->description, strlen(stop->description));

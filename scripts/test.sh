@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# test.sh - install what is missing, build plain and sanitizer builds, and
+# run the whole suite through CTest in both.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/setup-deps.sh"
+"$root/scripts/build.sh" plain asan
+jobs=$(nproc 2>/dev/null || echo 2)
+echo "== plain build"
+(cd "$root/build" && ctest --output-on-failure -j"$jobs")
+echo "== ASan + UBSan build"
+(cd "$root/build-asan" &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure -j"$jobs")
