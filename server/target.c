@@ -311,13 +311,16 @@ void dx_target_finish_job(dx_target *t, rsp_session *s, dx_buf *out)
     dx_job_kind job = t->job;
     t->job = DX_JOB_NONE;
     if (job == DX_JOB_CALL) {
+        /* Release this call first: reporting it replays packets deferred
+         * during the run, and one of them may be the next monitor call. */
         dx_buf text = {0};
         dx_call_result_describe(t->exec, &t->call_result, &text);
-        rsp_session_monitor_done(s, dx_buf_str(&text), true, out);
-        dx_buf_free(&text);
+        dx_call_result_free(&t->call_result);
         dx_args_free(t->call_args, t->call_nargs);
         t->call_args = NULL;
         t->call_nargs = 0;
+        rsp_session_monitor_done(s, dx_buf_str(&text), true, out);
+        dx_buf_free(&text);
     } else if (job != DX_JOB_NONE) {
         dx_stop_to_rsp(t, &t->stop, &t->last);
         rsp_session_stopped(s, &t->last, out);
