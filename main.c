@@ -45,6 +45,9 @@ static void usage(FILE *to)
           "  --serve              serve on 127.0.0.1:1234\n"
           "  --client NAME        gdb, lldb, ida or r2: skip telling clients apart\n"
           "  --osabi windows      announce the Windows OS ABI (Windows-aware gdb builds)\n"
+          "  --symbols DIR        serve the files in DIR whose names match the dump's modules\n"
+          "                       (case-insensitively) to the debugger, for their symbols\n"
+          "  --libraries symbols  name only those modules in the library list (default: all)\n"
           "  --json               print as JSON\n"
           "  --trace              print every executed instruction to stderr\n"
           "  --trace-file FILE    ... to FILE instead\n"
@@ -74,13 +77,15 @@ static int bad_value(const char *opt, const char *v)
 
 static int parse_options(int argc, char **argv, options *o)
 {
-    enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI };
+    enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"serve", no_argument, NULL, O_SERVE},
         {"client", required_argument, NULL, O_CLIENT},
         {"osabi", required_argument, NULL, O_OSABI},
+        {"symbols", required_argument, NULL, O_SYMBOLS},
+        {"libraries", required_argument, NULL, O_LIBRARIES},
         {"json", no_argument, NULL, O_JSON},
         {"trace", no_argument, NULL, O_TRACE},
         {"trace-file", required_argument, NULL, O_TRACE_FILE},
@@ -116,6 +121,12 @@ static int parse_options(int argc, char **argv, options *o)
             if (strcmp(optarg, "windows") && strcmp(optarg, "none"))
                 return bad_value("--osabi (windows or none)", optarg);
             o->server.rsp.osabi_windows = !strcmp(optarg, "windows");
+            break;
+        case O_SYMBOLS: o->server.symbols_dir = optarg; break;
+        case O_LIBRARIES:
+            if (strcmp(optarg, "all") && strcmp(optarg, "symbols"))
+                return bad_value("--libraries (all or symbols)", optarg);
+            o->server.libraries_with_symbols_only = !strcmp(optarg, "symbols");
             break;
         case O_JSON: o->json = true; break;
         case O_TRACE: o->trace = true; break;

@@ -74,6 +74,14 @@ typedef struct rsp_target_ops {
     int (*siginfo)(void *t, dx_buf *out); /* raw EXCEPTION_RECORD64 bytes */
     int (*memory_region)(void *t, uint64_t addr, dx_buf *out); /* lldb qMemoryRegionInfo reply */
     int (*exec_file)(void *t, dx_buf *out);                      /* host path of the main image */
+
+    /* Host files a debugger may read (vFile): symbols for the dump's
+     * modules. file_open takes the path the client asks for and returns a
+     * descriptor or -1; file_load_address is lldb's qFileLoadAddress. */
+    int (*file_open)(void *t, const char *path);
+    long (*file_pread)(void *t, int fd, void *buf, size_t len, uint64_t offset);
+    int (*file_close)(void *t, int fd);
+    int (*file_load_address)(void *t, const char *path, uint64_t *base);
 } rsp_target_ops;
 
 #endif

@@ -79,6 +79,7 @@ int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, cha
 
 void dx_target_free(dx_target *t)
 {
+    dx_symbols_close_all(t);
     dx_exec_free(t->exec);
     dx_args_free(t->call_args, t->call_nargs);
     dx_call_result_free(&t->call_result);
@@ -213,8 +214,12 @@ static int libraries_xml(void *ctx, rsp_client client, dx_buf *out)
         bool lldb = client == RSP_CLIENT_LLDB;
         if (i == 0 && !lldb)
             continue; /* gdb relocates the main image itself */
+        char host[4096];
+        bool local = dx_symbols_host_path(t, m->path, host, sizeof host);
+        if (t->libraries_with_symbols_only && !local)
+            continue;
         dx_buf_printf(out, "<library name=\"");
-        xml_attr(out, m->path);
+        xml_attr(out, local ? host : m->path);
         if (lldb)
             dx_buf_printf(out, "\"><section address=\"0x%" PRIx64 "\"/></library>\n", m->base);
         else
@@ -291,6 +296,11 @@ const rsp_target_ops dx_target_ops = {
     .tib_address = tib_address,
     .siginfo = siginfo,
     .memory_region = memory_region,
+    .exec_file = dx_symbols_exec_file,
+    .file_open = dx_symbols_open,
+    .file_pread = dx_symbols_pread,
+    .file_close = dx_symbols_close,
+    .file_load_address = dx_symbols_load_address,
 };
 
 void dx_target_run_job(dx_target *t)

@@ -10,8 +10,13 @@
 
 typedef enum dx_job_kind { DX_JOB_NONE, DX_JOB_STEP, DX_JOB_CONTINUE, DX_JOB_CALL } dx_job_kind;
 
+#define DX_MAX_FILES 16
+
 typedef struct dx_target {
     const dx_dump *dump;
+    const char *symbols_dir; /* --symbols: host files for the modules, or NULL */
+    int files[DX_MAX_FILES]; /* vFile descriptors; 0 = free */
+    bool libraries_with_symbols_only; /* --libraries symbols */
     dx_exec *exec;
     rsp_stop last; /* why the target is stopped, for '?' */
     bool has_last;
@@ -39,6 +44,15 @@ void dx_target_finish_job(dx_target *t, rsp_session *s, dx_buf *out);
 
 /* A dx_stop as gdb sees it. */
 void dx_stop_to_rsp(const dx_target *t, const dx_stop *s, rsp_stop *out);
+
+/* symbols.c: rsp_target_ops members over symbols_dir */
+int dx_symbols_exec_file(void *t, dx_buf *out);
+int dx_symbols_open(void *t, const char *path);
+long dx_symbols_pread(void *t, int fd, void *buf, size_t len, uint64_t offset);
+int dx_symbols_close(void *t, int fd);
+int dx_symbols_load_address(void *t, const char *path, uint64_t *base);
+void dx_symbols_close_all(dx_target *t);
+bool dx_symbols_host_path(const dx_target *t, const char *path, char *out, size_t outlen);
 
 /* monitor.c */
 int dx_monitor(dx_target *t, const char *line, dx_buf *out);

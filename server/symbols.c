@@ -1,0 +1,101 @@
+/* --symbols DIR: host files (with DWARF or PDB-less PE symbols) matched to
+ * the dump's modules by name, case-insensitively, served to the debugger. */
+#include "target.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static const char *basename_any(const char *path)
+{
+    const char *b = path;
+    for (const char *p = path; *p; p++)
+        if (*p == '/' || *p == '\\')
+            b = p + 1;
+    return b;
+}
+
+/* The file in the symbols folder named like path's last component. */
+bool dx_symbols_host_path(const dx_target *t, const char *path, char *out, size_t outlen)
+{
+    if (!t->symbols_dir)
+        return false;
+    const char *want = basename_any(path);
+    DIR *d = opendir(t->symbols_dir);
+    bool found = false;
+    for (struct dirent *e; d && !found && (e = readdir(d));) {
+        if (strcasecmp(e->d_name, want) == 0) {
+            snprintf(out, outlen, "%s/%s", t->symbols_dir, e->d_name);
+            found = true;
+        }
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+int dx_symbols_exec_file(void *ctx, dx_buf *out)
+{
+    dx_target *t = ctx;
+    const dx_module *main_image = dx_dump_module(t->dump, 0);
+    char path[4096];
+    if (!main_image || !dx_symbols_host_path(t, main_image->path, path, sizeof path))
+        return -1;
+    dx_buf_printf(out, "%s", path);
+    return 0;
+}
+
+int dx_symbols_open(void *ctx, const char *path)
+{
+    dx_target *t = ctx;
+    char host[4096];
+    int slot = 0;
+    while (slot < DX_MAX_FILES && t->files[slot] > 0)
+        slot++;
+    if (slot == DX_MAX_FILES || !dx_symbols_host_path(t, path, host, sizeof host))
+        return -1;
+    int fd = open(host, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    t->files[slot] = fd;
+    return slot;
+}
+
+long dx_symbols_pread(void *ctx, int slot, void *buf, size_t len, uint64_t offset)
+{
+    dx_target *t = ctx;
+    if (slot < 0 || slot >= DX_MAX_FILES || t->files[slot] <= 0)
+        return -1;
+    return (long)pread(t->files[slot], buf, len, (off_t)offset);
+}
+
+int dx_symbols_close(void *ctx, int slot)
+{
+    dx_target *t = ctx;
+    if (slot < 0 || slot >= DX_MAX_FILES || t->files[slot] <= 0)
+        return -1;
+    close(t->files[slot]);
+    t->files[slot] = 0;
+    return 0;
+}
+
+/* lldb asks where a local file is loaded: the base of the module of that name. */
+int dx_symbols_load_address(void *ctx, const char *path, uint64_t *base)
+{
+    dx_target *t = ctx;
+    const dx_module *m = dx_dump_find_module(t->dump, basename_any(path));
+    if (!m)
+        return -1;
+    *base = m->base;
+    return 0;
+}
+
+void dx_symbols_close_all(dx_target *t)
+{
+    for (int i = 0; i < DX_MAX_FILES; i++)
+        if (t->files[i] > 0)
+            close(t->files[i]);
+}
