@@ -17,7 +17,8 @@ int memindex_build(dx_dump *d, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    qsort(d->ranges, d->nranges, sizeof *d->ranges, by_base);
+    if (d->nranges) /* qsort(NULL, 0, ...) is undefined: a dump may hold no memory */
+        qsort(d->ranges, d->nranges, sizeof *d->ranges, by_base);
     size_t out = 0;
     uint64_t end = 0; /* end of the last kept range; 0 = none yet */
     for (size_t i = 0; i < d->nranges; i++) {
