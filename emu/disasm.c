@@ -36,6 +36,12 @@ int disasm_one(dx_exec *e, uint64_t addr, char *out, size_t outlen)
     return len;
 }
 
+int dx_exec_insn_length(dx_exec *e, uint64_t addr)
+{
+    char text[200];
+    return disasm_one(e, addr, text, sizeof text);
+}
+
 void stop_fill_insn(dx_exec *e, dx_stop *stop)
 {
     if (stop->kind == DX_STOP_RETURNED)

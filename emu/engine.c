@@ -79,6 +79,9 @@ dx_exec_options *dx_exec_options_of(dx_exec *e) { return &e->opt; }
 
 void engine_close(dx_exec *e)
 {
+    if (e->clean)
+        uc_context_free(e->clean);
+    e->clean = NULL;
     if (e->uc)
         uc_close(e->uc);
     e->uc = NULL;
@@ -203,6 +206,8 @@ int engine_ensure(dx_exec *e, char *err, size_t errlen)
     }
     uc_ctl_set_tcg_buffer_size(e->uc, TCG_BUFFER);
     engine_hooks(e);
+    if (uc_context_alloc(e->uc, &e->clean) == UC_ERR_OK)
+        uc_context_save(e->uc, e->clean);
     if (mem_map_scratch(e) != 0) {
         snprintf(err, errlen, "no free address range for the scratch stack and heap");
         engine_close(e);

@@ -87,6 +87,8 @@ int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *
  * stop->detail saying why the run could not start. */
 int dx_exec_continue(dx_exec *e, dx_stop *stop);
 int dx_exec_step(dx_exec *e, dx_stop *stop);
+/* Length of the instruction at addr, or -1 if it cannot be decoded. */
+int dx_exec_insn_length(dx_exec *e, uint64_t addr);
 /* Any thread: stop the run under way (or the next one) with DX_STOP_INTERRUPTED. */
 void dx_exec_interrupt(dx_exec *e);
 

@@ -32,6 +32,8 @@ struct dx_exec {
     const dx_dump *dump;
     dx_exec_options opt;
     uc_engine *uc; /* NULL until the session first executes or writes */
+    uc_context *clean; /* CPU state with no exception latched */
+    bool cpu_dirty;    /* a processor exception stopped the last run */
 
     size_t nthreads, cur;
     uint32_t *tids;

@@ -142,6 +142,7 @@ static void on_interrupt(uc_engine *uc, uint32_t intno, void *user)
 {
     dx_exec *e = user;
     uint64_t rip;
+    e->cpu_dirty = true;
     uc_reg_read(uc, UC_X86_REG_RIP, &rip);
     switch (intno) {
     case 0: stop_set(e, DX_STOP_DIVIDE, rip); break;
@@ -379,6 +380,11 @@ void run(dx_exec *e, uint64_t max_insns, dx_stop *stop)
     }
     ensure_sentinel_hook(e);
     set_instruction_mode(e, max_insns > 0 || e->trace || e->nwatches);
+    /* Stopping inside an exception leaves it latched in the CPU, and the
+     * next one would escalate to a double fault: start from a clean CPU. */
+    if (e->cpu_dirty && e->clean)
+        uc_context_restore(e->uc, e->clean);
+    e->cpu_dirty = false;
     regs_to_uc(e);
     double t0 = seconds_now();
     uint64_t timeout_us = e->opt.timeout > 0 ? (uint64_t)(e->opt.timeout * 1e6) : 0;

@@ -67,6 +67,30 @@ void dx_stop_to_rsp(const dx_target *t, const dx_stop *s, rsp_stop *out)
     }
 }
 
+/* The EXCEPTION_RECORD Windows would have raised for a stop, if any. */
+static bool record_from_stop(const dx_stop *s, dx_exception *x)
+{
+    static const uint32_t access_codes[] = {0, 1, 8}; /* read, write, execute */
+    memset(x, 0, sizeof *x);
+    x->address = s->pc;
+    switch (s->kind) {
+    case DX_STOP_ACCESS:
+        x->code = 0xc0000005;
+        x->nparams = 2;
+        x->params[0] = access_codes[s->access];
+        x->params[1] = s->addr;
+        return true;
+    case DX_STOP_STACK_OVERFLOW: x->code = 0xc00000fd; return true;
+    case DX_STOP_DIVIDE: x->code = 0xc0000094; return true;
+    case DX_STOP_INVALID_OPCODE: x->code = 0xc000001d; return true;
+    case DX_STOP_INT3: case DX_STOP_BREAKPOINT: x->code = 0x80000003; return true;
+    case DX_STOP_STEP: case DX_STOP_WATCHPOINT: x->code = 0x80000004; return true;
+    default: return false;
+    }
+}
+
+static bool is_fault(int signal) { return signal == SIGSEGV_ || signal == SIGFPE_ || signal == SIGILL_; }
+
 int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
@@ -74,6 +98,11 @@ int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, cha
     if (dx_exec_new(d, o, &t->exec, err, errlen) != 0)
         return -1;
     stop_from_dump(d, &t->last);
+    const dx_exception *x = dx_dump_exception(d);
+    if (x) {
+        t->record = *x;
+        t->has_record = true;
+    }
     return 0;
 }
 
@@ -153,12 +182,23 @@ static void last_stop(void *ctx, uint32_t tid, rsp_stop *out)
     }
 }
 
+/* Resuming a thread stopped by a fault: passing the signal on (gdb's
+ * default for SIGSEGV) runs the faulting instruction again, which faults
+ * again, as an unhandled exception would; resuming without a signal
+ * (`signal 0`) moves past the instruction. No SEH dispatch is emulated. */
 static int resume(void *ctx, uint32_t tid, bool step, int signal)
 {
-    (void)signal;
     dx_target *t = ctx;
     if (tid && dx_exec_select_thread(t->exec, tid) != 0)
         return -1;
+    uint32_t cur = dx_exec_current_thread(t->exec);
+    if (signal == 0 && is_fault(t->last.signal) && t->last.tid == cur) {
+        dx_regs *r = dx_exec_regs(t->exec, cur);
+        int len = dx_exec_insn_length(t->exec, r->rip);
+        if (len > 0)
+            r->rip += (uint64_t)len;
+        t->last.signal = SIGTRAP_;
+    }
     t->job = step ? DX_JOB_STEP : DX_JOB_CONTINUE;
     return RSP_ASYNC;
 }
@@ -236,13 +276,13 @@ static uint64_t tib_address(void *ctx, uint32_t tid)
     return r ? r->gs_base : 0;
 }
 
-/* EXCEPTION_RECORD64 of the dump's exception, as gdb's $_siginfo reads it. */
+/* EXCEPTION_RECORD64 of the last stop, as gdb's $_siginfo reads it. */
 static int siginfo(void *ctx, dx_buf *out)
 {
     dx_target *t = ctx;
-    const dx_exception *x = dx_dump_exception(t->dump);
+    const dx_exception *x = &t->record;
     uint8_t rec[152] = {0};
-    if (!x)
+    if (!t->has_record)
         return -1;
     memcpy(rec, &x->code, 4);
     memcpy(rec + 4, &x->flags, 4);
@@ -333,6 +373,7 @@ void dx_target_finish_job(dx_target *t, rsp_session *s, dx_buf *out)
         dx_buf_free(&text);
     } else if (job != DX_JOB_NONE) {
         dx_stop_to_rsp(t, &t->stop, &t->last);
+        t->has_record = record_from_stop(&t->stop, &t->record);
         rsp_session_stopped(s, &t->last, out);
     }
 }

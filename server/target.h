@@ -19,7 +19,8 @@ typedef struct dx_target {
     bool libraries_with_symbols_only; /* --libraries symbols */
     dx_exec *exec;
     rsp_stop last; /* why the target is stopped, for '?' */
-    bool has_last;
+    dx_exception record; /* the Windows exception behind the last stop, for $_siginfo */
+    bool has_record;
     FILE *trace_file;
     bool interrupt_wanted; /* a 0x03 arrived during the run under way */
 
