@@ -5,6 +5,7 @@
 #include "pe.h"
 #include "server.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -66,7 +67,7 @@ static bool parse_u64(const char *s, uint64_t *v)
     char *end;
     errno = 0;
     *v = strtoull(s, &end, 0);
-    return *s && *s != '-' && !*end && !errno;
+    return isdigit((unsigned char)*s) && !*end && !errno;
 }
 
 static int bad_value(const char *opt, const char *v)

@@ -47,17 +47,41 @@ void dx_buf_printf(dx_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* Length of the valid UTF-8 sequence at p (2-4 bytes), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t n;
+    unsigned long cp, min;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        n = 2, cp = p[0] & 0x1f, min = 0x80;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        n = 3, cp = p[0] & 0x0f, min = 0x800;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        n = 4, cp = p[0] & 0x07, min = 0x10000;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    return cp >= min && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? n : 0;
+}
+
 void dx_buf_json_string(dx_buf *b, const char *s)
 {
     dx_buf_append(b, "\"", 1);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            dx_buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            dx_buf_printf(b, "\\u%04x", c);
+    for (const unsigned char *p = (const unsigned char *)s; p && *p;) {
+        size_t n = *p >= 0x80 ? utf8_len(p) : 1;
+        if (*p == '"' || *p == '\\')
+            dx_buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20)
+            dx_buf_printf(b, "\\u%04x", *p);
+        else if (n)
+            dx_buf_append(b, p, n);
         else
-            dx_buf_append(b, s, 1);
+            dx_buf_append(b, "\\ufffd", 6); /* not UTF-8: JSON must be */
+        p += n ? n : 1;
     }
     dx_buf_append(b, "\"", 1);
 }

@@ -3,6 +3,7 @@
 
 #include "internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -92,7 +93,9 @@ static bool load_exports(const dx_dump *d, uint64_t base, exports *x)
     x->funcs = rd32(h + 28);
     x->names = rd32(h + 32);
     x->ordinals = rd32(h + 36);
-    return true;
+    /* Ordinals are 16-bit: larger tables are corrupt, and walking one
+     * (dx_pe_nearest_export) would take minutes. */
+    return x->nfuncs <= 0x10000 && x->nnames <= 0x10000;
 }
 
 /* Address of function index i, or a forwarder string in forward. */
@@ -111,6 +114,25 @@ static int export_target(const dx_dump *d, const exports *x, uint32_t i, uint64_
     return 0;
 }
 
+/* strcmp(name of export i, name), read a byte at a time so that names of
+ * any length compare; false if the name is not in the dump. */
+static bool export_cmp(const dx_dump *d, const exports *x, uint32_t i, const char *name, int *cmp)
+{
+    uint32_t rva;
+    if (!read_u32(d, x->base + x->names + 4ull * i, &rva))
+        return false;
+    for (size_t k = 0;; k++) {
+        uint8_t c;
+        if (dx_dump_read(d, x->base + rva + k, &c, 1) != 1)
+            return false;
+        int diff = (int)c - (int)(unsigned char)name[k];
+        if (diff || !c) {
+            *cmp = diff;
+            return true;
+        }
+    }
+}
+
 static bool export_name(const dx_dump *d, const exports *x, uint32_t i, char *out, size_t len)
 {
     uint32_t rva;
@@ -126,18 +148,17 @@ int dx_pe_find_export(const dx_dump *d, uint64_t base, const char *name, uint64_
     if (name[0] == '#') {
         char *end;
         unsigned long ord = strtoul(name + 1, &end, 0);
-        if (*end || ord < x.ordinal_base)
+        if (!isdigit((unsigned char)name[1]) || *end || ord < x.ordinal_base || ord - x.ordinal_base >= x.nfuncs)
             return -1;
         return export_target(d, &x, (uint32_t)(ord - x.ordinal_base), addr, forward, fwdlen);
     }
     /* Names are sorted, so a binary search finds one in log(n) reads. */
     uint32_t lo = 0, hi = x.nnames;
-    char cur[MAX_NAME];
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (!export_name(d, &x, mid, cur, sizeof cur))
+        int cmp;
+        if (!export_cmp(d, &x, mid, name, &cmp))
             return -1;
-        int cmp = strcmp(cur, name);
         if (cmp == 0) {
             uint16_t ord;
             if (!read_u16(d, base + x.ordinals + 2ull * mid, &ord))

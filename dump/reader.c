@@ -66,7 +66,7 @@ const char *dump_string_at(dx_dump *d, uint32_t rva)
 
 static int map_file(dx_dump *d, const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return dump_fail(err, errlen, "%s: %s", path, strerror(errno));
     struct stat st;

@@ -2,6 +2,7 @@
 #include "internal.h"
 #include "pe.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 
 static bool parse_number(const char *s, uint64_t *v)
 {
-    if (!*s || *s == '-')
+    if (!isdigit((unsigned char)*s))
         return false;
     char *end;
     errno = 0;

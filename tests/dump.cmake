@@ -1,0 +1,43 @@
+# Tests of the minidump reader (dump/) and of dump_exec's listing.
+#
+#   test_dump_bad       malformed dumps are refused with a message; writer
+#                       oddities (Unused/vendor/duplicate streams, overlapping
+#                       memory ranges) are tolerated
+#   test_dump_streams   every stream type, written by tests/mdwriter.c and read back
+#   test_dump_pe        PE sections, exports, forwarders, address expressions
+#   test_dump_fixtures  the Wine fixtures against their manifests, and the
+#                       public Breakpad dumps (x64 read, x86 refused)
+#   test_cli_bad        dump_exec on every bad input: exit 2, one line on stderr
+#   test_cli_list       dump_exec's text and --json listings
+#
+
+# The minidump writer the tests build their inputs with.
+add_library(mdwriter STATIC mdwriter.c)
+target_link_libraries(mdwriter PUBLIC dumpexec)
+target_include_directories(mdwriter PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+
+dx_test(test_dump_bad test_dump_bad.c)
+target_link_libraries(test_dump_bad PRIVATE mdwriter)
+
+dx_test(test_dump_streams test_dump_streams.c)
+target_link_libraries(test_dump_streams PRIVATE mdwriter)
+
+dx_test(test_dump_pe test_dump_pe.c)
+target_link_libraries(test_dump_pe PRIVATE mdwriter)
+
+dx_test(test_dump_fixtures test_dump_fixtures.c)
+target_compile_definitions(test_dump_fixtures PRIVATE
+  DX_FIXTURES_DEFAULT="${DX_FIXTURES}" DX_FIXTURES_SRC_DEFAULT="${DX_FIXTURES_SRC}")
+
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME test_cli_bad
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_bad.py
+            $<TARGET_FILE:dump_exec> $<TARGET_FILE:test_dump_bad> ${DX_FIXTURES_SRC})
+  add_test(NAME test_cli_list
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_list.py
+            $<TARGET_FILE:dump_exec> ${DX_FIXTURES} ${DX_FIXTURES_SRC} $<TARGET_FILE:test_dump_streams>)
+  set_tests_properties(test_cli_bad test_cli_list PROPERTIES TIMEOUT 300)
+else()
+  message(WARNING "python3 not found: the dump_exec CLI tests are not registered")
+endif()
