@@ -206,7 +206,9 @@ void dx_stop_describe(const dx_exec *e, const dx_stop *s, dx_buf *out)
         break;
     }
     case DX_STOP_LIMIT:
-        dx_buf_printf(out, "instruction limit reached (%" PRIu64 " instructions; raise it with --max-insns)", s->insns);
+        dx_buf_printf(out, "instruction limit reached (%" PRIu64 " instructions; raise it with --max-insns or "
+                           "monitor set max-insns)",
+                      s->insns);
         break;
     case DX_STOP_TIMEOUT: dx_buf_printf(out, "time limit reached after %" PRIu64 " instructions", s->insns); break;
     case DX_STOP_INTERRUPTED: dx_buf_printf(out, "interrupted"); break;

@@ -91,6 +91,8 @@ int dx_exec_step(dx_exec *e, dx_stop *stop);
 int dx_exec_insn_length(dx_exec *e, uint64_t addr);
 /* Any thread: stop the run under way (or the next one) with DX_STOP_INTERRUPTED. */
 void dx_exec_interrupt(dx_exec *e);
+/* Forget an interrupt that arrived after the run it was meant for ended. */
+void dx_exec_interrupt_clear(dx_exec *e);
 
 /* Breakpoints and watchpoints; adding an existing one is not an error. */
 int dx_exec_break_add(dx_exec *e, uint64_t addr);

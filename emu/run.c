@@ -170,7 +170,7 @@ static void on_syscall(uc_engine *uc, void *user)
     uc_reg_read(uc, UC_X86_REG_RIP, &rip);
     uc_reg_read(uc, UC_X86_REG_RAX, &rax);
     e->stop->syscall_nr = (uint32_t)rax;
-    stop_set(e, DX_STOP_SYSCALL, rip - 2);
+    stop_set(e, DX_STOP_SYSCALL, rip); /* RIP is still at the syscall instruction */
 }
 
 static void on_watch(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
@@ -331,6 +331,8 @@ void dx_exec_interrupt(dx_exec *e)
         uc_emu_stop(e->uc);
 }
 
+void dx_exec_interrupt_clear(dx_exec *e) { atomic_store(&e->interrupt, false); }
+
 static double seconds_now(void)
 {
     struct timespec t;
@@ -371,7 +373,8 @@ void run(dx_exec *e, uint64_t max_insns, dx_stop *stop)
     e->limit = max_insns;
     e->watch_pending = false;
     dx_regs *r = &e->regs[e->cur];
-    e->step_target = is_breakpoint(e, r->rip) ? r->rip : 0;
+    /* A call starts fresh at its function: a breakpoint there is hit. */
+    e->step_target = !e->in_call && is_breakpoint(e, r->rip) ? r->rip : 0;
     stop->pc = r->rip;
     if (atomic_exchange(&e->interrupt, false)) {
         stop->kind = DX_STOP_INTERRUPTED;
@@ -405,7 +408,8 @@ void run(dx_exec *e, uint64_t max_insns, dx_stop *stop)
     }
     atomic_store(&e->interrupt, false);
     stop->insns = e->insns;
-    if ((stop->kind == DX_STOP_ACCESS || stop->kind == DX_STOP_MEMORY_LIMIT) && !e->step_hook &&
+    if ((stop->kind == DX_STOP_ACCESS || stop->kind == DX_STOP_MEMORY_LIMIT || stop->kind == DX_STOP_STACK_OVERFLOW) &&
+        !e->step_hook &&
         stop->access != DX_ACCESS_EXECUTE)
         stop->pc = fault_locate(e, r->rip, stop->addr);
     /* A faulting or stopped instruction did not run: RIP points at it. An

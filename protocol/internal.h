@@ -21,7 +21,7 @@ struct rsp_session {
     uint32_t g_tid; /* Hg: the thread g/G/p/P/m use; 0 = current */
     bool thread_suffix, threads_in_stop;
     bool running, monitor_running, closing;
-    bool noack_pending;
+    bool noack_pending, fingerprinted;
     dx_buf *out; /* during dispatch: where packets before the reply go */
     dx_buf deferred[RSP_MAX_DEFERRED]; /* packets that arrived during a run */
     size_t ndeferred;

@@ -67,16 +67,23 @@ static int write_all_regs(rsp_session *s, const char *pkt, size_t len, dx_buf *r
     uint32_t tid = rsp_suffix_tid(s, pkt);
     const char *hex = pkt + 1, *end = memchr(pkt, ';', len);
     size_t hexlen = end ? (size_t)(end - hex) : len - 1;
-    uint8_t buf[MAX_REG];
-    for (int r = 0; r < RSP_NREGS && hexlen; r++) {
-        int size = s->ops->reg_read(s->target, tid, r, buf);
-        if (size < 0 || hexlen < (size_t)size * 2 || rsp_hex_decode(hex, (size_t)size * 2, buf, sizeof buf) != size ||
-            s->ops->reg_write(s->target, tid, r, buf, (size_t)size) != 0) {
+    uint8_t buf[RSP_NREGS][MAX_REG];
+    int sizes[RSP_NREGS], n = 0;
+    /* Decode every register first, so that a bad digit anywhere writes none. */
+    for (; n < RSP_NREGS && hexlen; n++) {
+        int size = sizes[n] = s->ops->reg_read(s->target, tid, n, buf[n]);
+        if (size < 0 || hexlen < (size_t)size * 2 || rsp_hex_decode(hex, (size_t)size * 2, buf[n], MAX_REG) != size) {
             rsp_error(reply, 0x16);
             return 0;
         }
         hex += size * 2;
         hexlen -= (size_t)size * 2;
+    }
+    for (int r = 0; r < n; r++) {
+        if (s->ops->reg_write(s->target, tid, r, buf[r], (size_t)sizes[r]) != 0) {
+            rsp_error(reply, 0x16);
+            return 0;
+        }
     }
     dx_buf_printf(reply, "OK");
     return 0;

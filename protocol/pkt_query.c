@@ -23,8 +23,10 @@ static int supported(rsp_session *s, const char *pkt, size_t len, dx_buf *reply)
 {
     (void)len;
     const char *features = pkt[10] == ':' ? pkt + 11 : "";
-    if (s->opt.client == RSP_CLIENT_AUTO)
-        s->client = fingerprint(features);
+    if (s->opt.client == RSP_CLIENT_AUTO && !s->fingerprinted) {
+        s->client = fingerprint(features); /* the first qSupported is the client's own */
+        s->fingerprinted = true;
+    }
     dx_buf_printf(reply, "PacketSize=%zx;qXfer:features:read+;qXfer:threads:read+;swbreak+;hwbreak+;vContSupported+",
                   s->opt.max_packet);
     /* IDA asks for a PID and fails to attach when no-ack mode is offered. */

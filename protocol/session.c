@@ -74,12 +74,13 @@ static void dispatch(rsp_session *s, const char *pkt, size_t len, dx_buf *out)
     dx_buf_free(&reply);
 }
 
-static void defer(rsp_session *s, const uint8_t *data, size_t len, dx_buf *out)
+static void defer(rsp_session *s, const uint8_t *data, size_t len)
 {
-    if (s->ndeferred == RSP_MAX_DEFERRED) {
-        rsp_codec_send(&s->codec, "E0a", 3, out); /* too many packets during a run */
+    /* No client sends more than a few packets while waiting for a stop
+     * reply; an answer now would be read as that reply, so the rest of a
+     * flood is dropped. */
+    if (s->ndeferred == RSP_MAX_DEFERRED)
         return;
-    }
     dx_buf *b = &s->deferred[s->ndeferred++];
     *b = (dx_buf){0};
     dx_buf_append(b, data, len);
@@ -95,7 +96,7 @@ static void handle_event(rsp_session *s, const rsp_event *ev, dx_buf *out)
     case RSP_EV_OVERSIZED: rsp_codec_send(&s->codec, "E0b", 3, out); break;
     case RSP_EV_PACKET:
         if (rsp_session_running(s))
-            defer(s, ev->data, ev->len, out);
+            defer(s, ev->data, ev->len);
         else
             dispatch(s, (const char *)ev->data, ev->len, out);
         break;

@@ -69,8 +69,12 @@ static int cmd_regions(dx_target *t, char **argv, size_t argc, dx_buf *out)
                 break;
             end = next->base + next->size;
         }
-        dx_buf_printf(out, "%#18" PRIx64 " %#18" PRIx64 " %#10" PRIx64 " %#10" PRIx64 " %s\n", start, end,
-                      end - start, m ? start - m->base : 0, m ? m->path : "");
+        /* "0x0", not the "0" of %#x: Ghidra's parser wants 0x on every number. */
+        uint64_t v[4] = {start, end, end - start, m ? start - m->base : 0};
+        char col[4][24];
+        for (int k = 0; k < 4; k++)
+            snprintf(col[k], sizeof col[k], "0x%" PRIx64, v[k]);
+        dx_buf_printf(out, "%18s %18s %10s %10s %s\n", col[0], col[1], col[2], col[3], m ? m->path : "");
     }
     return 0;
 }

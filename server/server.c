@@ -130,6 +130,9 @@ static void on_job_done(uv_async_t *a)
     c->running = false;
     c->target.interrupt_wanted = false;
     uv_timer_stop(&c->kick);
+    /* A 0x03 (or a kick) that came after the worker finished is for this
+     * run, not the next one. */
+    dx_exec_interrupt_clear(c->target.exec);
     if (c->closing) {
         c->target.job = DX_JOB_NONE;
         conn_close(c);
