@@ -147,6 +147,10 @@ static uint64_t limit_bytes(const dx_exec *e)
     return (e->opt.max_session_mb ? e->opt.max_session_mb : 1024) << 20;
 }
 
+/* Unicorn aborts the whole process past about 4096 mapped regions (an
+ * assertion in its memory map), so an engine stops well before that. */
+#define MAX_REGIONS 3500
+
 /* Map the pages around addr that the dump holds, or one zero page. False if
  * the dump lacks addr (and zero_fill is off) or the session is over its
  * memory limit; e->stop then says which. */
@@ -159,7 +163,7 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
     bool held = page_held(e->dump, page);
     if (!held && !zero_fill)
         return false;
-    if (e->mapped_bytes + CHUNK > limit_bytes(e)) {
+    if (e->mapped_bytes + CHUNK > limit_bytes(e) || e->nchunks >= MAX_REGIONS) {
         if (e->stop) {
             e->stop->kind = DX_STOP_MEMORY_LIMIT;
             e->stop->addr = addr;
@@ -172,14 +176,14 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
         gap_end = UINT64_MAX;
     uint64_t start = page, end = page + PAGE;
     uint32_t prot = held ? page_prot(e, page) : UC_PROT_READ | UC_PROT_WRITE;
-    if (held) {
-        uint64_t lo = page & ~(CHUNK - 1), hi = lo + CHUNK;
-        while (start > lo && start > gap_start && page_held(e->dump, start - PAGE) &&
-               page_prot(e, start - PAGE) == prot)
-            start -= PAGE;
-        while (end < hi && end < gap_end && page_held(e->dump, end) && page_prot(e, end) == prot)
-            end += PAGE;
-    }
+    /* Grow to the chunk around the page: over pages the dump holds with the
+     * same protection, or, zero-filling, over pages it does not hold. */
+    uint64_t lo = page & ~(CHUNK - 1), hi = lo + CHUNK;
+    while (start > lo && start > gap_start && page_held(e->dump, start - PAGE) == held &&
+           (!held || page_prot(e, start - PAGE) == prot))
+        start -= PAGE;
+    while (end < hi && end < gap_end && page_held(e->dump, end) == held && (!held || page_prot(e, end) == prot))
+        end += PAGE;
     if (!chunk_add(e, start, end, prot))
         return false;
     if (held)

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Hostile clients and runaway guests against `dump_exec --listen`: the
+server survives, stays bounded, serves the next client, and never changes
+the dump file."""
+import hashlib
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import HOST, RspClient, Server, Suite, check, frame, le_hex, setup_endless_loop  # noqa: E402
+
+suite = Suite("test_hostile")
+test = suite.test
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def still_serves(srv):
+    with RspClient(srv.port) as c:
+        c.handshake()
+        check(len(c.rq("g")) == 1104, "a new client after the abuse gets its registers")
+
+
+@test
+def thousand_connect_disconnect_cycles_leak_nothing(cfg):
+    with Server(cfg, cfg.dump("full")) as srv:
+        pid = srv.proc.pid
+        for _ in range(50):  # warm up: first engines, allocator arenas
+            with RspClient(srv.port) as c:
+                c.handshake()
+        fds, rss = fd_count(pid), rss_kib(pid)
+        for i in range(1000):
+            s = socket.create_connection((HOST, srv.port), timeout=5)
+            if i % 2:
+                s.sendall(frame("qSupported") + frame("g"))
+            s.close()
+        time.sleep(0.5)
+        still_serves(srv)
+        check(fd_count(pid) <= fds, "file descriptors grew from %d to %d" % (fds, fd_count(pid)))
+        grown = rss_kib(pid) - rss
+        check(grown < 8 * 1024, "RSS grew by %d KiB over 1000 connections" % grown)
+
+
+@test
+def flood_without_reading_replies_stays_bounded(cfg):
+    with Server(cfg, cfg.dump("full")) as srv:
+        pid = srv.proc.pid
+        rss = rss_kib(pid)
+        s = socket.create_connection((HOST, srv.port), timeout=5)
+        s.setblocking(False)
+        burst = frame("QStartNoAckMode") + frame("m140001000,1000") * 2000  # each reply 8 KiB
+        sent, t0 = 0, time.monotonic()
+        while time.monotonic() - t0 < 5:
+            try:
+                sent += s.send(burst)
+            except BlockingIOError:
+                time.sleep(0.05)  # the server stopped reading us: good
+        grown = rss_kib(pid) - rss
+        check(grown < 64 * 1024, "RSS grew by %d KiB while a client did not read" % grown)
+        s.close()
+        still_serves(srv)
+
+
+@test
+def interrupt_storms(cfg):
+    m = cfg.manifest("full")
+    with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
+        c.handshake()
+        c.send_raw(b"\x03" * 10000)  # idle: nothing to stop
+        check(c.rq("qC").startswith("QC"), "after 10000 idle 0x03 bytes")
+        setup_endless_loop(c, m)
+        c.send("vCont;c", wait_ack=False)
+        time.sleep(0.2)
+        c.send_raw(b"\x03" * 10000)
+        reply = c.read_packet(timeout=2).decode("latin-1")
+        check(reply.startswith("T02"), "stop reply to a storm of 0x03: %r" % reply)
+        c.expect_silence(0.5)  # one stop, not ten thousand
+        check(len(c.rq("g")) == 1104, "registers after the storm")
+
+
+@test
+def disconnect_mid_packet_mid_run_mid_monitor_call(cfg):
+    m = cfg.manifest("full")
+    with Server(cfg, cfg.dump("full")) as srv:
+        pid = srv.proc.pid
+        s = socket.create_connection((HOST, srv.port), timeout=5)
+        s.sendall(b"+$m1400010")  # half a packet
+        s.close()
+        with RspClient(srv.port) as c:
+            c.handshake()
+            setup_endless_loop(c, m)
+            c.send("vCont;c", wait_ack=False)
+            time.sleep(0.2)
+            c.abort()
+        with RspClient(srv.port) as c:
+            c.handshake()
+            c.monitor("set max-insns 0")
+            c.send("qRcmd," + "call testprog!long_loop 1000000000000".encode().hex(), wait_ack=False)
+            time.sleep(0.3)
+            c.abort()
+        time.sleep(0.5)
+        t0 = cpu_ticks(pid)
+        time.sleep(1.0)
+        busy = cpu_ticks(pid) - t0
+        check(busy < 20, "the abandoned runs still burn CPU (%d ticks in 1 s)" % busy)
+        still_serves(srv)
+
+
+@test
+def timeout_stops_an_endless_continue(cfg):
+    m = cfg.manifest("full")
+    with Server(cfg, cfg.dump("full"), ["--timeout", "0.5"]) as srv, RspClient(srv.port) as c:
+        c.handshake()
+        setup_endless_loop(c, m)
+        t0 = time.monotonic()
+        reply = c.rq("vCont;c", timeout=5)
+        dt = time.monotonic() - t0
+        check(reply.startswith("T05"), "a timed-out run stops with SIGTRAP: %r" % reply)
+        check(0.4 < dt < 3, "stopped after %.2f s with --timeout 0.5" % dt)
+
+
+@test
+def greedy_guest_hits_the_session_memory_limit(cfg):
+    with Server(cfg, cfg.dump("full"), ["--max-session-mb", "64", "--unmapped", "zero"]) as srv:
+        with RspClient(srv.port) as c:
+            c.handshake()
+            c.monitor("set max-insns 0")
+            # fill_buf(p, n) writes n bytes from p: here far past any limit.
+            out, _ = c.monitor("call testprog!fill_buf ptr:0x100000000000 1000000000", timeout=60)
+            check("session memory limit" in out, "a guest writing without end: %r" % out)
+        still_serves(srv)
+
+
+@test
+def deep_recursion_is_a_stack_overflow(cfg):
+    with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
+        c.handshake()
+        c.monitor("set max-insns 0")
+        out, _ = c.monitor("call testprog!fib 100000000", timeout=60)
+        check("stack overflow" in out, "deep recursion on the scratch stack: %r" % out)
+        check(c.monitor("call testprog!add2 3 5")[0].startswith("Return value: 0xd"), "the next call works")
+
+
+@test
+def the_dump_file_never_changes(cfg):
+    path = cfg.dump("full")
+    m = cfg.manifest("full")
+    before = (hashlib.sha256(open(path, "rb").read()).hexdigest(), os.stat(path).st_mtime_ns)
+    with Server(cfg, path) as srv, RspClient(srv.port) as c:
+        c.handshake()
+        gc = m.glob("g_counter")
+        check(c.rq("M%x,8:%s" % (gc, le_hex(0x4141414141414141))) == "OK", "memory write")
+        c.monitor("call testprog!counter_add 5")
+        c.monitor("call testprog!fill_buf ptr:0x%x 64" % m.glob("g_buf"))
+        c.monitor("reset")
+        setup_endless_loop(c, m)
+        c.send("vCont;c", wait_ack=False)
+        time.sleep(0.3)
+        c.send_raw(b"\x03")
+        c.read_packet(timeout=2)
+    after = (hashlib.sha256(open(path, "rb").read()).hexdigest(), os.stat(path).st_mtime_ns)
+    check(before == after, "the dump changed: %s -> %s" % (before, after))
+
+
+if __name__ == "__main__":
+    sys.exit(suite.run())
