@@ -33,6 +33,18 @@ static bool parse_int(const char *s, uint64_t *v)
     return *s && !*end && !errno;
 }
 
+/* A whole-word integer that does not fit 64 bits (not a double to pass). */
+static bool int_overflows(const char *s)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-')
+        (void)strtoll(s, &end, 0);
+    else
+        (void)strtoull(s, &end, 0);
+    return *s && !*end && errno == ERANGE;
+}
+
 static bool parse_double(const char *s, double *v)
 {
     char *end;
@@ -73,6 +85,10 @@ static int string_text(const char *s, char **out, size_t *len)
     if (!t)
         return -1;
     bool quoted = n >= 2 && s[0] == '"' && s[n - 1] == '"';
+    if (!quoted && n && s[0] == '"') { /* an opening quote without its closing one */
+        free(t);
+        return -1;
+    }
     const char *p = quoted ? s + 1 : s, *end = quoted ? s + n - 1 : s + n;
     while (p < end) {
         if (quoted && *p == '\\') {
@@ -126,6 +142,9 @@ static int parse_one(const dx_dump *d, const char *w, dx_arg *a, char *err, size
     } else if (parse_int(w, &a->i)) {
         a->kind = DX_ARG_INT;
         return 0;
+    } else if (int_overflows(w)) {
+        snprintf(err, errlen, "bad argument '%s': the integer does not fit 64 bits", w);
+        return -1;
     } else if (parse_double(w, &a->d) && !isalpha((unsigned char)w[0])) {
         a->kind = DX_ARG_DOUBLE;
         return 0;

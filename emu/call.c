@@ -161,7 +161,7 @@ int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, cons
     }
     e->in_call = true;
     res->stop.kind = DX_STOP_NONE;
-    run(e, e->opt.max_insns, &res->stop);
+    run(e, RUN_FAST, e->opt.max_insns, &res->stop);
     e->in_call = false;
     res->rax = e->regs[e->cur].gpr[DX_REG_RAX];
     memcpy(res->xmm0, e->regs[e->cur].xmm[0], 16);

@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Each engine reserves its translation buffer up front; 64 MiB holds the
- * code of a typical call many times over and keeps 32 sessions cheap. */
-#define TCG_BUFFER (64u << 20)
+/* Each engine reserves its translation buffer up front, and a flush (a
+ * switch between stepping and running) clears all of it: 8 MiB holds the
+ * code of a typical call many times over and flushes in about 1.5 ms. */
+#define TCG_BUFFER (8u << 20)
 
 static int load_threads(dx_exec *e)
 {
@@ -54,6 +55,7 @@ int dx_exec_new(const dx_dump *d, const dx_exec_options *o, dx_exec **out, char 
     for (size_t i = 0; i < nmod; i++)
         e->modsec[i].count = -2;
     atomic_init(&e->interrupt, false);
+    atomic_init(&e->running, false);
     *out = e;
     return 0;
 }
@@ -85,19 +87,19 @@ void engine_close(dx_exec *e)
     if (e->uc)
         uc_close(e->uc);
     e->uc = NULL;
-    e->step_hook = e->count_hook = e->watch_hook = 0;
+    e->step_hook = e->count_hook = e->watch_hook = e->block_hook = 0;
     mem_forget(e);
 }
 
 /* Back to the dump: drop every written page and every thread's changes. */
 void dx_exec_reset(dx_exec *e)
 {
+    uint32_t tid = dx_exec_current_thread(e);
     engine_close(e);
     free(e->tids);
     free(e->regs);
     e->tids = NULL;
     e->regs = NULL;
-    uint32_t tid = dx_exec_current_thread(e);
     load_threads(e);
     dx_exec_select_thread(e, tid);
 }
@@ -205,6 +207,9 @@ int engine_ensure(dx_exec *e, char *err, size_t errlen)
         return -1;
     }
     uc_ctl_set_tcg_buffer_size(e->uc, TCG_BUFFER);
+    /* No exit addresses: uc_emu_start's `until` (0) would end a run that
+     * jumps to address 0 as if nothing had happened. */
+    uc_ctl_exits_enable(e->uc);
     engine_hooks(e);
     if (uc_context_alloc(e->uc, &e->clean) == UC_ERR_OK)
         uc_context_save(e->uc, e->clean);

@@ -61,8 +61,10 @@ struct dx_exec {
     bool in_call;
     bool watch_pending; /* a watched access happened; stop before the next instruction */
     uint64_t insns, limit, step_target;
+    uint64_t block_start; /* the translation block executing: Unicorn's RIP is stale after a fault */
     atomic_bool interrupt;
-    uc_hook step_hook, count_hook;
+    uc_hook step_hook, count_hook, block_hook;
+    atomic_bool running; /* inside uc_emu_start */
 
     trace_state *trace;
 };
@@ -80,12 +82,19 @@ void regs_to_uc(dx_exec *e);
 void regs_from_uc(dx_exec *e);
 
 /* run.c */
-void run(dx_exec *e, uint64_t max_insns, dx_stop *stop);
+/* How a run watches itself; switching flushes translated code. */
+typedef enum run_mode {
+    RUN_FAST,  /* no hooks on the way: calls without a limit */
+    RUN_BLOCK, /* a hook per block: exact faults and interrupts for a debugger's continue */
+    RUN_INSN,  /* a hook per instruction: steps, traces, limits, watchpoints */
+} run_mode;
+
+void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop);
 void stop_fill_insn(dx_exec *e, dx_stop *stop);
 void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc);
 
 /* disasm.c */
-uint64_t fault_locate(dx_exec *e, uint64_t block_start, uint64_t fault_addr);
+uint64_t fault_locate(dx_exec *e, uint64_t block_start, uint64_t fault_addr, dx_access access);
 /* trace.c */
 trace_state *trace_new(FILE *out);
 void trace_free(trace_state *t);

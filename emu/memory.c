@@ -210,6 +210,9 @@ int mem_map_scratch(dx_exec *e)
             !chunk_add(e, stack, stack + DX_SCRATCH_STACK_SIZE + DX_SCRATCH_HEAP_SIZE,
                        UC_PROT_READ | UC_PROT_WRITE))
             return -1;
+        /* The scratch area is ours, not the guest's: it does not count
+         * against the session's memory limit. */
+        e->mapped_bytes -= size;
         static const uint8_t int3s[16] = {0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
                                           0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc};
         uc_mem_write(e->uc, base, int3s, sizeof int3s);

@@ -70,6 +70,10 @@ static void on_instruction(uc_engine *uc, uint64_t addr, uint32_t size, void *us
         stop_set(e, DX_STOP_WATCHPOINT, addr);
         return;
     }
+    if (atomic_load_explicit(&e->interrupt, memory_order_relaxed)) {
+        stop_set(e, DX_STOP_INTERRUPTED, addr);
+        return;
+    }
     if (e->in_call && addr == e->scratch)
         return; /* on_sentinel ends the call */
     if (is_breakpoint(e, addr) && breakpoint_hit(e, addr)) {
@@ -189,6 +193,17 @@ static void on_watch(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, i
             return;
         }
     }
+}
+
+/* Every block: where it starts (for fault_locate), and interrupts that
+ * arrived while the run was starting, when uc_emu_stop is not yet heard. */
+static void on_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+    (void)size;
+    dx_exec *e = user;
+    e->block_start = addr;
+    if (atomic_load_explicit(&e->interrupt, memory_order_relaxed))
+        uc_emu_stop(uc); /* run() reports it, at the block where Unicorn stops */
 }
 
 static uc_hook add_code_hook(dx_exec *e, void *cb, uint64_t begin, uint64_t end)
@@ -311,24 +326,40 @@ int dx_exec_watch_remove(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind 
     return -1;
 }
 
-static void set_instruction_mode(dx_exec *e, bool on)
+static run_mode current_mode(const dx_exec *e)
 {
-    if (on == (e->step_hook != 0))
+    return e->step_hook ? RUN_INSN : e->block_hook ? RUN_BLOCK : RUN_FAST;
+}
+
+/* Unicorn bakes hooks into translated blocks: a new mode needs a flush. */
+static void set_mode(dx_exec *e, run_mode mode)
+{
+    if (mode == current_mode(e))
         return;
-    if (on) {
-        e->step_hook = add_code_hook(e, on_instruction, 1, 0);
-    } else {
+    if (e->step_hook)
         uc_hook_del(e->uc, e->step_hook);
-        e->step_hook = 0;
-    }
+    if (e->block_hook)
+        uc_hook_del(e->uc, e->block_hook);
+    e->step_hook = e->block_hook = 0;
+    if (mode == RUN_INSN)
+        e->step_hook = add_code_hook(e, on_instruction, 1, 0);
+    else if (mode == RUN_BLOCK)
+        uc_hook_add(e->uc, &e->block_hook, UC_HOOK_BLOCK, on_block, e, 1, 0);
     uc_ctl_flush_tb(e->uc);
 }
 
+/* A stop that lands just before Unicorn starts is lost, and a fast run
+ * has no hook to notice the flag: keep stopping until the run ends (it
+ * does within microseconds once a stop is heard), for at most 100 ms. */
 void dx_exec_interrupt(dx_exec *e)
 {
     atomic_store(&e->interrupt, true);
-    if (e->uc)
+    for (int i = 0; i < 1000 && e->uc; i++) {
         uc_emu_stop(e->uc);
+        if (!atomic_load(&e->running))
+            break;
+        nanosleep(&(struct timespec){0, 100000}, NULL);
+    }
 }
 
 void dx_exec_interrupt_clear(dx_exec *e) { atomic_store(&e->interrupt, false); }
@@ -362,7 +393,7 @@ static void classify_error(dx_exec *e, uc_err rc, dx_stop *s)
 }
 
 /* Run the current thread from its RIP until something stops it. */
-void run(dx_exec *e, uint64_t max_insns, dx_stop *stop)
+void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
 {
     dx_stop_kind expected = stop->kind; /* DX_STOP_STEP for a step */
     memset(stop, 0, sizeof *stop);
@@ -382,16 +413,19 @@ void run(dx_exec *e, uint64_t max_insns, dx_stop *stop)
         return;
     }
     ensure_sentinel_hook(e);
-    set_instruction_mode(e, max_insns > 0 || e->trace || e->nwatches);
+    set_mode(e, max_insns > 0 || e->trace || e->nwatches ? RUN_INSN : mode);
     /* Stopping inside an exception leaves it latched in the CPU, and the
      * next one would escalate to a double fault: start from a clean CPU. */
     if (e->cpu_dirty && e->clean)
         uc_context_restore(e->uc, e->clean);
     e->cpu_dirty = false;
     regs_to_uc(e);
+    e->block_start = r->rip;
     double t0 = seconds_now();
     uint64_t timeout_us = e->opt.timeout > 0 ? (uint64_t)(e->opt.timeout * 1e6) : 0;
+    atomic_store(&e->running, true);
     uc_err rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
+    atomic_store(&e->running, false);
     double elapsed = seconds_now() - t0;
     regs_from_uc(e);
     classify_error(e, rc, stop);
@@ -411,7 +445,9 @@ void run(dx_exec *e, uint64_t max_insns, dx_stop *stop)
     if ((stop->kind == DX_STOP_ACCESS || stop->kind == DX_STOP_MEMORY_LIMIT || stop->kind == DX_STOP_STACK_OVERFLOW) &&
         !e->step_hook &&
         stop->access != DX_ACCESS_EXECUTE)
-        stop->pc = fault_locate(e, r->rip, stop->addr);
+        /* With a block hook the block is known; without one, Unicorn's RIP
+         * is the start of a recent block, usually the faulting one. */
+        stop->pc = fault_locate(e, e->block_hook ? e->block_start : r->rip, stop->addr, stop->access);
     /* A faulting or stopped instruction did not run: RIP points at it. An
      * int3 has run, as on a real CPU, so continuing moves past it. */
     if (stop->kind != DX_STOP_INT3)
@@ -440,7 +476,7 @@ int dx_exec_continue(dx_exec *e, dx_stop *stop)
     if (begin_run(e, stop) != 0)
         return -1;
     stop->kind = DX_STOP_NONE;
-    run(e, 0, stop); /* a debugger's continue runs until stopped: no limit */
+    run(e, RUN_BLOCK, 0, stop); /* a debugger's continue runs until stopped: no limit */
     return 0;
 }
 
@@ -449,6 +485,6 @@ int dx_exec_step(dx_exec *e, dx_stop *stop)
     if (begin_run(e, stop) != 0)
         return -1;
     stop->kind = DX_STOP_STEP;
-    run(e, 1, stop);
+    run(e, RUN_INSN, 1, stop);
     return 0;
 }

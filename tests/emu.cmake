@@ -1,0 +1,16 @@
+# Tests of the executor (emu/) on the fixture dumps; expected values come
+# from the manifests (testprog_*.json), read by manifest.c.
+foreach(t test_exec_calls test_exec_stops test_exec_args)
+  dx_test(${t} ${t}.c manifest.c)
+  set_tests_properties(${t} PROPERTIES TIMEOUT 600)
+endforeach()
+
+# The command line's call mode: dump_exec DUMP FUNCTION ARG...
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME test_cli_call
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_call.py $<TARGET_FILE:dump_exec>)
+  set_tests_properties(test_cli_call PROPERTIES
+    ENVIRONMENT "DX_FIXTURES=${DX_FIXTURES};DX_FIXTURES_SRC=${DX_FIXTURES_SRC}"
+    TIMEOUT 300)
+endif()
