@@ -24,13 +24,21 @@ static bool reserve(dx_buf *b, size_t more)
     return true;
 }
 
+char *dx_buf_extend(dx_buf *b, size_t n)
+{
+    if (!reserve(b, n))
+        return NULL;
+    char *at = b->data + b->len;
+    b->len += n;
+    b->data[b->len] = 0;
+    return at;
+}
+
 void dx_buf_append(dx_buf *b, const void *data, size_t len)
 {
-    if (!reserve(b, len))
-        return;
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = 0;
+    char *at = dx_buf_extend(b, len);
+    if (at)
+        memcpy(at, data, len);
 }
 
 void dx_buf_printf(dx_buf *b, const char *fmt, ...)

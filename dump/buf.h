@@ -13,6 +13,9 @@ typedef struct dx_buf {
 
 void dx_buf_printf(dx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dx_buf_append(dx_buf *b, const void *data, size_t len);
+/* Grow by n bytes and return where they start, for the caller to fill;
+ * NULL if memory ran out. */
+char *dx_buf_extend(dx_buf *b, size_t n);
 /* A JSON string literal, quotes included. */
 void dx_buf_json_string(dx_buf *b, const char *s);
 void dx_buf_reset(dx_buf *b);

@@ -65,6 +65,7 @@ void dx_exec_free(dx_exec *e)
     if (!e)
         return;
     engine_close(e);
+    disasm_close(e);
     trace_free(e->trace);
     free(e->tids);
     free(e->regs);

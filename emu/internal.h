@@ -67,6 +67,7 @@ struct dx_exec {
     atomic_bool running; /* inside uc_emu_start */
 
     trace_state *trace;
+    size_t cs; /* capstone handle for stops and fault_locate (csh), 0 until needed */
 };
 
 /* memory.c */
@@ -94,6 +95,7 @@ void stop_fill_insn(dx_exec *e, dx_stop *stop);
 void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc);
 
 /* disasm.c */
+void disasm_close(dx_exec *e);
 uint64_t fault_locate(dx_exec *e, uint64_t block_start, uint64_t fault_addr, dx_access access);
 /* trace.c */
 trace_state *trace_new(FILE *out);

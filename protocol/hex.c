@@ -18,11 +18,10 @@ int rsp_hex_value(int c)
 void rsp_hex_encode(dx_buf *b, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    char pair[2];
-    for (size_t i = 0; i < len; i++) {
-        pair[0] = digits[p[i] >> 4];
-        pair[1] = digits[p[i] & 15];
-        dx_buf_append(b, pair, 2);
+    char *out = dx_buf_extend(b, 2 * len);
+    for (size_t i = 0; out && i < len; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
     }
 }
 

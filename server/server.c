@@ -164,12 +164,22 @@ static int start_worker(conn *c)
     return 0;
 }
 
-/* Steps are short: they run right here. Continues and calls go to the
- * worker, so the loop keeps reading this and every other socket. */
+/* Runs this short cost less here than a hand-off to the worker thread. */
+#define INLINE_MAX_INSNS 200000
+
+/* Steps, and calls with a small instruction limit, are short: they run
+ * right here. Continues and unlimited calls go to the worker, so the loop
+ * keeps reading this and every other socket. */
+static bool runs_inline(dx_target *t)
+{
+    uint64_t limit = dx_exec_options_of(t->exec)->max_insns;
+    return t->job == DX_JOB_STEP || (t->job == DX_JOB_CALL && limit && limit <= INLINE_MAX_INSNS);
+}
+
 static void take_jobs(conn *c)
 {
     dx_buf out = {0};
-    while (c->target.job == DX_JOB_STEP && !c->closing) {
+    while (runs_inline(&c->target) && !c->closing) {
         dx_target_run_job(&c->target);
         dx_target_finish_job(&c->target, c->rsp, &out);
     }
