@@ -535,3 +535,22 @@ int tp_case_args(const mj *c, dx_arg *out, size_t max)
     }
     return (int)mj_len(args);
 }
+
+int fixture_open(const char *name, dx_dump **d, mj **m)
+{
+    char file[256], err[DX_ERRLEN];
+    snprintf(file, sizeof file, "%s.json", name);
+    *m = manifest_load(file);
+    snprintf(file, sizeof file, "%s.dmp", name);
+    if (dx_dump_open(fixture_dump_path(file), d, err, sizeof err) != 0) {
+        fprintf(stderr, "cannot open %s: %s\n", file, err);
+        return -1;
+    }
+    return 0;
+}
+
+void fixture_close(dx_dump *d, mj *m)
+{
+    dx_dump_close(d);
+    mj_free(m);
+}

@@ -53,6 +53,11 @@ const char *fixture_source_path(const char *file); /* $DX_FIXTURES_SRC/file */
 /* Load $DX_FIXTURES_SRC/name (e.g. "testprog_full.json"); aborts the
  * process with a message if that fails, since no test can run without it. */
 mj *manifest_load(const char *name);
+/* A fixture and its manifest, by base name ("testprog_full"): 0, or -1
+ * with a message on stderr. */
+struct dx_dump;
+int fixture_open(const char *name, struct dx_dump **d, mj **m);
+void fixture_close(struct dx_dump *d, mj *m);
 
 /* testprog manifest helpers. */
 struct dx_arg;

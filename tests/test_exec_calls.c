@@ -26,20 +26,13 @@ static mj *g_m;
 static int group_setup(void **state)
 {
     (void)state;
-    char err[DX_ERRLEN];
-    g_m = manifest_load("testprog_full.json");
-    if (dx_dump_open(fixture_dump_path("testprog_full.dmp"), &g_dump, err, sizeof err) != 0) {
-        fprintf(stderr, "cannot open testprog_full.dmp: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return fixture_open("testprog_full", &g_dump, &g_m);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    dx_dump_close(g_dump);
-    mj_free(g_m);
+    fixture_close(g_dump, g_m);
     return 0;
 }
 
