@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# build.sh [plain|asan]... - configure and build into build/ (plain) and
-# build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer).
+# build.sh [plain|asan|fuzz]... - configure and build into build/ (plain),
+# build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer) and
+# build-fuzz/ (clang, libFuzzer targets under ASan + UBSan).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -8,7 +9,9 @@ for kind in "${@:-plain}"; do
     case "$kind" in
         plain) dir="$root/build" flags=() ;;
         asan) dir="$root/build-asan" flags=(-DDX_SANITIZE=ON) ;;
-        *) echo "build.sh: unknown build '$kind' (plain or asan)" >&2; exit 2 ;;
+        fuzz) dir="$root/build-fuzz" flags=(-DDX_FUZZ=ON -DDX_BENCH=OFF -DCMAKE_C_COMPILER=clang
+                                            -DDX_FUZZ_SECONDS="${DX_FUZZ_SECONDS:-60}") ;;
+        *) echo "build.sh: unknown build '$kind' (plain, asan or fuzz)" >&2; exit 2 ;;
     esac
     cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${flags[@]}" >/dev/null
     cmake --build "$dir" -j"$jobs"

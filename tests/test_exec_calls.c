@@ -469,9 +469,9 @@ static void test_variadic_doubles(void **state)
             const mj *c = mj_at(cases, i);
             dx_arg args[MAX_ARGS];
             int n = tp_case_args(c, args, MAX_ARGS);
-            uint64_t want;
-            int w;
-            bool f;
+            uint64_t want = 0;
+            int w = 0;
+            bool f = false;
             assert_true(n > 4 - 1 && tp_value(mj_get(c, "result"), &want, &w, &f) && f && w == 64);
             dx_call_result r;
             call(e, func("sum_vd"), args, (size_t)n, true, &r);
