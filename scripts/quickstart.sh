@@ -8,6 +8,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build.sh" plain
 sample="$root/build/tests/fixtures/testprog_full.dmp"
 echo
-"$root/build/dump_exec" "$sample" | sed -n '1,/^Threads/p' | head -20
+"$root/build/dump_exec" "$sample"
 echo
 exec "$root/build/dump_exec" --listen 127.0.0.1:1234 "$@" "$sample"
