@@ -70,6 +70,7 @@ void context_decode(const uint8_t *p, size_t n, dx_context *out);
 
 int streams_parse(dx_dump *d, uint32_t type, span s, char *err, size_t errlen);
 void streams_annotate(dx_dump *d, uint32_t type, span s);
+bool streams_known(uint32_t type); /* a stream type this reader parses */
 int memindex_build(dx_dump *d, char *err, size_t errlen);
 
 #endif

@@ -135,9 +135,12 @@ static int parse_directory(dx_dump *d, char *err, size_t errlen)
         if (type == 7)
             continue;
         span s;
-        if (!dump_span(d, rva, size, &s))
+        if (!dump_span(d, rva, size, &s)) {
+            if (!streams_known(type))
+                continue; /* a stream we would skip anyway cannot spoil the dump */
             return dump_fail(err, errlen, "stream %u (type %u) at 0x%x+0x%x extends past the end of the file",
                              i, type, rva, size);
+        }
         if (streams_parse(d, type, s, err, errlen) != 0)
             return -1;
     }

@@ -56,13 +56,16 @@ int dx_dump_resolve(const dx_dump *d, const char *expr, uint64_t *addr, char *er
     char buf[512];
     if (snprintf(buf, sizeof buf, "%s", expr) >= (int)sizeof buf)
         return dump_fail(err, errlen, "address expression too long");
+    /* A '+' followed by a number is an offset; any other '+' belongs to a
+     * name ("notepad++!main"). */
     uint64_t offset = 0;
     char *plus = strrchr(buf, '+');
-    if (plus) {
-        if (!parse_number(plus + 1, &offset))
-            return dump_fail(err, errlen, "bad offset in '%s'", expr);
+    bool bad_offset = plus && !parse_number(plus + 1, &offset);
+    if (plus && !bad_offset)
         *plus = 0;
-    }
+    if (bad_offset && !strchr(buf, '!') && !dx_dump_find_module(d, buf))
+        return dump_fail(err, errlen, "bad offset in '%s'", expr);
+    offset = bad_offset ? 0 : offset;
     char *bang = strchr(buf, '!');
     if (bang) {
         *bang = 0;

@@ -356,6 +356,17 @@ static void parse_comment(dx_dump *d, span s, bool wide)
     d->comment = (char *)dump_keep(d, c);
 }
 
+bool streams_known(uint32_t type)
+{
+    switch (type) {
+    case ST_THREAD_LIST: case ST_MODULE_LIST: case ST_MEMORY_LIST: case ST_EXCEPTION: case ST_SYSTEM_INFO:
+    case ST_MEMORY64_LIST: case ST_COMMENT_A: case ST_COMMENT_W: case ST_HANDLE_DATA:
+    case ST_UNLOADED_MODULE_LIST: case ST_MISC_INFO: case ST_MEMORY_INFO_LIST: case ST_THREAD_INFO_LIST:
+    case ST_THREAD_NAMES: return true;
+    default: return false;
+    }
+}
+
 int streams_parse(dx_dump *d, uint32_t type, span s, char *err, size_t errlen)
 {
     switch (type) {

@@ -456,6 +456,20 @@ static void test_vendor_streams(void **state)
     dx_dump_close(d);
 }
 
+/* A stream the reader skips cannot spoil a dump, even when its directory
+ * entry points past the end of the file; a parsed one still does. */
+static void test_unknown_stream_past_end(void **state)
+{
+    (void)state;
+    mdw_sample_streams s;
+    mdw *w = mdw_sample(&s);
+    mdw_dir_entry(w, 0x12345678, 0x1000, 0x7fffff00);
+    mdw_dir_entry(w, 0, 0x10, 0x7fffff00); /* Unused */
+    dx_dump *d = open_ok(w);
+    assert_int_equal(dx_dump_thread_count(d), 2);
+    dx_dump_close(d);
+}
+
 static void test_version_high_word_and_flags(void **state)
 {
     (void)state;
@@ -787,6 +801,7 @@ int main(int argc, char **argv)
     ADD(test_fifo);
     ADD(test_unused_entries);
     ADD(test_vendor_streams);
+    ADD(test_unknown_stream_past_end);
     ADD(test_version_high_word_and_flags);
     ADD(test_duplicate_streams_first_wins);
     ADD(test_empty_dump);
