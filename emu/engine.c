@@ -74,6 +74,7 @@ void dx_exec_free(dx_exec *e)
     free(e->bps);
     free(e->bp_hooks);
     free(e->watches);
+    free(e->armed);
     free(e);
 }
 
@@ -88,7 +89,8 @@ void engine_close(dx_exec *e)
     if (e->uc)
         uc_close(e->uc);
     e->uc = NULL;
-    e->step_hook = e->count_hook = e->watch_hook = e->block_hook = 0;
+    e->step_hook = e->count_hook = e->block_hook = 0;
+    e->narmed = 0;
     mem_forget(e);
 }
 

@@ -20,6 +20,11 @@ typedef struct watch {
     dx_watch_kind kind;
 } watch;
 
+typedef struct armed_page {
+    uint64_t page;
+    uint32_t prot; /* what the page allows when no watch is armed */
+} armed_page;
+
 /* Section tables of modules, read once per executor on first fault. */
 typedef struct module_sections {
     int count; /* -2: not read yet; -1: headers not captured */
@@ -53,13 +58,20 @@ struct dx_exec {
     uc_hook sentinel_hook;
     watch *watches;
     size_t nwatches, capwatches;
-    uc_hook watch_hook;
+    armed_page *armed; /* pages whose permissions watches took, during a run */
+    size_t narmed, caparmed;
+    struct {
+        bool pending; /* an access to an armed page stopped the engine */
+        uint64_t addr;
+        int size;
+        dx_access access;
+    } trap;
+    bool stepping_over; /* one instruction with the watched pages open */
 
     /* The run under way. */
     dx_stop *stop;
     bool stopped; /* a hook recorded the stop */
     bool in_call;
-    bool watch_pending; /* a watched access happened; stop before the next instruction */
     uint64_t insns, limit, step_target;
     uint64_t block_start; /* the translation block executing: Unicorn's RIP is stale after a fault */
     atomic_bool interrupt;
@@ -87,7 +99,7 @@ void regs_from_uc(dx_exec *e);
 typedef enum run_mode {
     RUN_FAST,  /* no hooks on the way: calls without a limit */
     RUN_BLOCK, /* a hook per block: exact faults and interrupts for a debugger's continue */
-    RUN_INSN,  /* a hook per instruction: steps, traces, limits, watchpoints */
+    RUN_INSN,  /* a hook per instruction: steps, traces, limits */
 } run_mode;
 
 void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop);
@@ -97,6 +109,12 @@ void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc);
 /* disasm.c */
 void disasm_close(dx_exec *e);
 uint64_t fault_locate(dx_exec *e, uint64_t block_start, uint64_t fault_addr, dx_access access);
+/* watch.c */
+void watch_arm(dx_exec *e);
+void watch_disarm(dx_exec *e);
+bool watch_caused(const dx_exec *e, uint64_t addr, dx_access access);
+const watch *watch_hit(const dx_exec *e, uint64_t addr, uint64_t size, dx_access access);
+
 /* trace.c */
 trace_state *trace_new(FILE *out);
 void trace_free(trace_state *t);

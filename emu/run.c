@@ -66,10 +66,6 @@ static void on_instruction(uc_engine *uc, uint64_t addr, uint32_t size, void *us
     dx_exec *e = user;
     if (e->stopped)
         return;
-    if (e->watch_pending) {
-        stop_set(e, DX_STOP_WATCHPOINT, addr);
-        return;
-    }
     if (atomic_load_explicit(&e->interrupt, memory_order_relaxed)) {
         stop_set(e, DX_STOP_INTERRUPTED, addr);
         return;
@@ -82,7 +78,10 @@ static void on_instruction(uc_engine *uc, uint64_t addr, uint32_t size, void *us
     }
     e->step_target = 0;
     if (e->limit && e->insns >= e->limit) {
-        stop_set(e, e->stop->kind == DX_STOP_STEP ? DX_STOP_STEP : DX_STOP_LIMIT, addr);
+        if (e->stepping_over)
+            uc_emu_stop(uc); /* run() goes on from here */
+        else
+            stop_set(e, e->stop->kind == DX_STOP_STEP ? DX_STOP_STEP : DX_STOP_LIMIT, addr);
         return;
     }
     e->stop->pc = addr; /* the instruction about to run: precise fault PCs */
@@ -137,8 +136,17 @@ static bool on_unmapped(uc_engine *uc, uc_mem_type type, uint64_t addr, int size
 
 static bool on_protected(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
 {
-    (void)uc, (void)size, (void)value;
-    fault(user, type, addr);
+    (void)value;
+    dx_exec *e = user;
+    if (!e->stopped && !e->stepping_over && watch_caused(e, addr, access_of(type))) {
+        e->trap.pending = true;
+        e->trap.addr = addr;
+        e->trap.size = size;
+        e->trap.access = access_of(type);
+        uc_emu_stop(uc);
+        return false;
+    }
+    fault(e, type, addr);
     return false;
 }
 
@@ -177,23 +185,6 @@ static void on_syscall(uc_engine *uc, void *user)
     stop_set(e, DX_STOP_SYSCALL, rip); /* RIP is still at the syscall instruction */
 }
 
-static void on_watch(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
-{
-    (void)uc, (void)value;
-    dx_exec *e = user;
-    dx_watch_kind want = type == UC_MEM_WRITE ? DX_WATCH_WRITE : DX_WATCH_READ;
-    for (size_t i = 0; i < e->nwatches; i++) {
-        const watch *w = &e->watches[i];
-        if ((w->kind & want) && addr < w->addr + w->len && w->addr < addr + (uint64_t)size) {
-            e->stop->addr = w->addr;
-            e->stop->access = want == DX_WATCH_WRITE ? DX_ACCESS_WRITE : DX_ACCESS_READ;
-            /* The access completes, as a hardware watchpoint's does; the
-             * instruction hook stops before the next instruction. */
-            e->watch_pending = true;
-            return;
-        }
-    }
-}
 
 /* Every block: where it starts (for fault_locate), and interrupts that
  * arrived while the run was starting, when uc_emu_stop is not yet heard. */
@@ -225,8 +216,6 @@ void engine_hooks(dx_exec *e)
     uc_hook_add(e->uc, &h, UC_HOOK_INSN, on_syscall, e, 1, 0, UC_X86_INS_SYSCALL);
     for (size_t i = 0; i < e->nbps; i++)
         e->bp_hooks[i] = add_code_hook(e, on_breakpoint, e->bps[i], e->bps[i]);
-    if (e->nwatches)
-        uc_hook_add(e->uc, &e->watch_hook, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_watch, e, 1, 0);
     e->sentinel_hook = 0;
 }
 
@@ -275,53 +264,6 @@ int dx_exec_break_remove(dx_exec *e, uint64_t addr)
         e->bp_hooks[i] = e->bp_hooks[e->nbps - 1];
         e->nbps--;
         return 0;
-    }
-    return -1;
-}
-
-/* Memory hooks make every access slower, so one exists only while a
- * watchpoint does. */
-static void sync_watch_hook(dx_exec *e)
-{
-    if (!e->uc)
-        return;
-    if (e->nwatches && !e->watch_hook) {
-        uc_hook_add(e->uc, &e->watch_hook, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_watch, e, 1, 0);
-        uc_ctl_flush_tb(e->uc);
-    } else if (!e->nwatches && e->watch_hook) {
-        uc_hook_del(e->uc, e->watch_hook);
-        e->watch_hook = 0;
-        uc_ctl_flush_tb(e->uc);
-    }
-}
-
-int dx_exec_watch_add(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind)
-{
-    for (size_t i = 0; i < e->nwatches; i++)
-        if (e->watches[i].addr == addr && e->watches[i].len == len && e->watches[i].kind == kind)
-            return 0;
-    if (e->nwatches == e->capwatches) {
-        size_t cap = e->capwatches ? e->capwatches * 2 : 8;
-        watch *grown = realloc(e->watches, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        e->watches = grown;
-        e->capwatches = cap;
-    }
-    e->watches[e->nwatches++] = (watch){addr, len ? len : 1, kind};
-    sync_watch_hook(e);
-    return 0;
-}
-
-int dx_exec_watch_remove(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind)
-{
-    for (size_t i = 0; i < e->nwatches; i++) {
-        watch *w = &e->watches[i];
-        if (w->addr == addr && (w->len == len || !len) && w->kind == kind) {
-            *w = e->watches[--e->nwatches];
-            sync_watch_hook(e);
-            return 0;
-        }
     }
     return -1;
 }
@@ -392,6 +334,41 @@ static void classify_error(dx_exec *e, uc_err rc, dx_stop *s)
     e->stopped = true;
 }
 
+/* A watched page trapped an access: run that one instruction with the
+ * page open, then stop after it if it touched a watched range, or report
+ * true to go on. RIP is stale after a fault; the block hook or the
+ * instruction hook knows where the instruction is. */
+static bool step_over_trap(dx_exec *e)
+{
+    dx_regs *r = &e->regs[e->cur];
+    uint64_t pc = e->step_hook ? e->stop->pc
+                               : fault_locate(e, e->block_hook ? e->block_start : r->rip, e->trap.addr,
+                                              e->trap.access);
+    r->rip = pc;
+    regs_to_uc(e);
+    uint64_t limit = e->limit;
+    set_mode(e, RUN_INSN);
+    e->limit = e->insns + 1;
+    e->step_target = pc; /* a breakpoint there was passed already */
+    e->stepping_over = true;
+    uc_emu_start(e->uc, pc, 0, 0, 0);
+    e->stepping_over = false;
+    e->limit = limit;
+    regs_from_uc(e);
+    if (e->stopped)
+        return false; /* the instruction faulted for another reason */
+    const watch *w = watch_hit(e, e->trap.addr, (uint64_t)e->trap.size, e->trap.access);
+    if (w) {
+        e->stop->addr = w->addr;
+        e->stop->access = e->trap.access;
+        e->stop->kind = DX_STOP_WATCHPOINT;
+        e->stop->pc = r->rip;
+        e->stopped = true;
+        return false;
+    }
+    return true;
+}
+
 /* Run the current thread from its RIP until something stops it. */
 void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
 {
@@ -402,7 +379,6 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     e->stopped = false;
     e->insns = 0;
     e->limit = max_insns;
-    e->watch_pending = false;
     dx_regs *r = &e->regs[e->cur];
     /* A call starts fresh at its function: a breakpoint there is hit. */
     e->step_target = !e->in_call && is_breakpoint(e, r->rip) ? r->rip : 0;
@@ -413,27 +389,32 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
         return;
     }
     ensure_sentinel_hook(e);
-    set_mode(e, max_insns > 0 || e->trace || e->nwatches ? RUN_INSN : mode);
+    /* Watchpoints need the faulting instruction exactly: at least a block hook. */
+    run_mode m = max_insns > 0 || e->trace ? RUN_INSN : e->nwatches && mode == RUN_FAST ? RUN_BLOCK : mode;
     /* Stopping inside an exception leaves it latched in the CPU, and the
      * next one would escalate to a double fault: start from a clean CPU. */
     if (e->cpu_dirty && e->clean)
         uc_context_restore(e->uc, e->clean);
     e->cpu_dirty = false;
     regs_to_uc(e);
-    e->block_start = r->rip;
     double t0 = seconds_now();
     uint64_t timeout_us = e->opt.timeout > 0 ? (uint64_t)(e->opt.timeout * 1e6) : 0;
-    atomic_store(&e->running, true);
-    uc_err rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
-    atomic_store(&e->running, false);
-    double elapsed = seconds_now() - t0;
-    regs_from_uc(e);
-    classify_error(e, rc, stop);
-    if (e->watch_pending && !e->stopped) {
-        stop->kind = DX_STOP_WATCHPOINT;
-        stop->pc = r->rip;
-        e->stopped = true;
+    uc_err rc;
+    for (;;) {
+        set_mode(e, m);
+        e->block_start = r->rip;
+        e->trap.pending = false;
+        watch_arm(e);
+        atomic_store(&e->running, true);
+        rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
+        atomic_store(&e->running, false);
+        watch_disarm(e);
+        regs_from_uc(e);
+        if (!e->trap.pending || e->stopped || !step_over_trap(e))
+            break;
     }
+    double elapsed = seconds_now() - t0;
+    classify_error(e, rc, stop);
     if (!e->stopped) {
         size_t timed_out = 0;
         uc_query(e->uc, UC_QUERY_TIMEOUT, &timed_out);
