@@ -223,3 +223,5 @@ int engine_ensure(dx_exec *e, char *err, size_t errlen)
     }
     return 0;
 }
+
+int dx_exec_prepare(dx_exec *e, char *err, size_t errlen) { return engine_ensure(e, err, errlen); }

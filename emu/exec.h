@@ -83,6 +83,11 @@ dx_regs *dx_exec_regs(dx_exec *e, uint32_t tid); /* NULL for an unknown tid */
 size_t dx_exec_read(dx_exec *e, uint64_t addr, void *buf, size_t len);
 int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *err, size_t errlen);
 
+/* Create the emulator now rather than on the first run: a server calls
+ * this on its loop thread before handing a run to a worker, so that the
+ * loop's interrupts never meet an engine still being built. */
+int dx_exec_prepare(dx_exec *e, char *err, size_t errlen);
+
 /* Running the current thread. Each fills *stop and returns 0, or -1 with
  * stop->detail saying why the run could not start. */
 int dx_exec_continue(dx_exec *e, dx_stop *stop);

@@ -139,6 +139,8 @@ static bool on_protected(uc_engine *uc, uc_mem_type type, uint64_t addr, int siz
     (void)value;
     dx_exec *e = user;
     if (!e->stopped && !e->stepping_over && watch_caused(e, addr, access_of(type))) {
+        if (e->step_hook && e->insns)
+            e->insns--; /* counted on entry, but it runs again in step_over_trap */
         e->trap.pending = true;
         e->trap.addr = addr;
         e->trap.size = size;
@@ -385,6 +387,7 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     stop->pc = r->rip;
     if (atomic_exchange(&e->interrupt, false)) {
         stop->kind = DX_STOP_INTERRUPTED;
+        e->stop = NULL;
         stop_fill_insn(e, stop);
         return;
     }
@@ -398,9 +401,15 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     e->cpu_dirty = false;
     regs_to_uc(e);
     double t0 = seconds_now();
-    uint64_t timeout_us = e->opt.timeout > 0 ? (uint64_t)(e->opt.timeout * 1e6) : 0;
+    double deadline = e->opt.timeout > 0 ? t0 + e->opt.timeout : 0;
     uc_err rc;
     for (;;) {
+        /* One time budget for the whole run, however often watches trap. */
+        uint64_t timeout_us = 0;
+        if (deadline) {
+            double left = deadline - seconds_now();
+            timeout_us = left > 1e-6 ? (uint64_t)(left * 1e6) : 1;
+        }
         set_mode(e, m);
         e->block_start = r->rip;
         e->trap.pending = false;

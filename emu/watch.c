@@ -10,11 +10,21 @@
 
 #include <stdlib.h>
 
+/* Each watched page splits Unicorn's regions and is re-armed at every
+ * run start, so a client may not ask for an unbounded number. */
+#define MAX_WATCHES 32
+#define MAX_WATCH_LEN 0x4000ull
+
 int dx_exec_watch_add(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind)
 {
+    len = len ? len : 1;
+    if (len > MAX_WATCH_LEN || addr + len < addr)
+        return -1;
     for (size_t i = 0; i < e->nwatches; i++)
         if (e->watches[i].addr == addr && e->watches[i].len == len && e->watches[i].kind == kind)
             return 0;
+    if (e->nwatches == MAX_WATCHES)
+        return -1;
     if (e->nwatches == e->capwatches) {
         size_t cap = e->capwatches ? e->capwatches * 2 : 8;
         watch *grown = realloc(e->watches, cap * sizeof *grown);
@@ -23,7 +33,7 @@ int dx_exec_watch_add(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kin
         e->watches = grown;
         e->capwatches = cap;
     }
-    e->watches[e->nwatches++] = (watch){addr, len ? len : 1, kind};
+    e->watches[e->nwatches++] = (watch){addr, len, kind};
     return 0;
 }
 
@@ -80,21 +90,23 @@ static uint32_t prot_of(dx_exec *e, uint64_t page)
 void watch_arm(dx_exec *e)
 {
     e->narmed = 0;
+    dx_stop *stop = e->stop;
+    e->stop = NULL; /* paging in a watched page is not the run's stop */
     for (size_t i = 0; i < e->nwatches; i++) {
         const watch *w = &e->watches[i];
-        for (uint64_t page = w->addr & ~(PAGE - 1); page < w->addr + w->len; page += PAGE) {
+        uint64_t first = w->addr & ~(PAGE - 1), pages = (w->addr + w->len - 1 - first) / PAGE + 1;
+        for (uint64_t k = 0; k < pages; k++) {
+            uint64_t page = first + k * PAGE;
             if (!mem_fault_in(e, page, false))
                 continue; /* memory the dump lacks: any access faults anyway */
             uint32_t prot = prot_of(e, page);
-            size_t k = 0;
-            while (k < e->narmed && e->armed[k].page != page)
-                k++;
-            if (k == e->narmed && !add_armed(e, page, prot))
+            if (!add_armed(e, page, prot))
                 continue;
             uint32_t now = prot_of(e, page) & ~denied(w->kind);
             uc_mem_protect(e->uc, page, PAGE, now);
         }
     }
+    e->stop = stop;
 }
 
 void watch_disarm(dx_exec *e)

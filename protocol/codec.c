@@ -123,8 +123,12 @@ static void idle_byte(rsp_codec *c, uint8_t b, rsp_event *ev, dx_buf *out)
     if (b == 0x03) {
         ev->kind = RSP_EV_INTERRUPT;
     } else if (b == '-') {
-        if (c->last_sent.len)
+        /* A peer that keeps naking one packet gets it a few times, not once
+         * per '-' byte: a burst of them must not multiply the reply. */
+        if (c->last_sent.len && c->resends < RSP_MAX_RESENDS) {
             dx_buf_append(out, c->last_sent.data, c->last_sent.len);
+            c->resends++;
+        }
     } else if (b == '+' && c->noack) {
         /* The peer acked the QStartNoAckMode OK: nothing left to resend. */
         dx_buf_reset(&c->last_sent);
@@ -225,6 +229,7 @@ void rsp_codec_send(rsp_codec *c, const void *payload, size_t len, dx_buf *out)
         return;
     uint8_t sum = rsp_checksum(out->data + start + 1, out->len - start - 1);
     dx_buf_printf(out, "#%02x", sum);
+    c->resends = 0;
     dx_buf_reset(&c->last_sent);
     if (!c->noack && !out->oom)
         dx_buf_append(&c->last_sent, out->data + start, out->len - start);

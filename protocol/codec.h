@@ -46,6 +46,9 @@ typedef struct rsp_event {
     size_t len;
 } rsp_event;
 
+/* How often one packet is sent again for a '-'. */
+#define RSP_MAX_RESENDS 8
+
 typedef struct rsp_codec {
     size_t max_packet; /* largest payload accepted; advertise as PacketSize */
     bool noack;
@@ -57,6 +60,7 @@ typedef struct rsp_codec {
     bool oversized;    /* payload passed max_packet: the rest is discarded */
     bool malformed;    /* bad escape or run length: reject at '#' */
     dx_buf last_sent;  /* framed copy of our last packet, for '-' */
+    unsigned resends;  /* times last_sent went out again */
 } rsp_codec;
 
 void rsp_codec_init(rsp_codec *c, size_t max_packet);

@@ -149,6 +149,8 @@ static int vcont(rsp_session *s, const char *pkt, size_t len, dx_buf *reply)
     for (const char *p = pkt + 5; *p == ';'; ) {
         char action = *++p;
         uint64_t sig = 0, t = 0;
+        if (!action)
+            break;
         p++;
         if ((action == 'C' || action == 'S') && !rsp_parse_hex_u64(&p, &sig))
             break;

@@ -93,7 +93,10 @@ static void handle_event(rsp_session *s, const rsp_event *ev, dx_buf *out)
         if (rsp_session_running(s) && s->ops->interrupt)
             s->ops->interrupt(s->target);
         break;
-    case RSP_EV_OVERSIZED: rsp_codec_send(&s->codec, "E0b", 3, out); break;
+    case RSP_EV_OVERSIZED:
+        if (!rsp_session_running(s)) /* during a run a reply would read as the stop reply */
+            rsp_codec_send(&s->codec, "E0b", 3, out);
+        break;
     case RSP_EV_PACKET:
         if (rsp_session_running(s))
             defer(s, ev->data, ev->len);

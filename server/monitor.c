@@ -6,6 +6,8 @@
 #include "pe.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +81,21 @@ static int cmd_regions(dx_target *t, char **argv, size_t argc, dx_buf *out)
     return 0;
 }
 
+/* A client must not be able to overwrite files on the server's host: the
+ * trace goes to a new file, named without a folder, in the working directory. */
+static FILE *open_trace_file(const char *name)
+{
+    if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+        errno = EINVAL;
+        return NULL;
+    }
+    int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (fd >= 0 && !f)
+        close(fd);
+    return f;
+}
+
 static int cmd_trace(dx_target *t, char **argv, size_t argc, dx_buf *out)
 {
     if (argc < 2 || (strcmp(argv[1], "on") && strcmp(argv[1], "off"))) {
@@ -89,9 +106,11 @@ static int cmd_trace(dx_target *t, char **argv, size_t argc, dx_buf *out)
         fclose(t->trace_file);
     t->trace_file = NULL;
     if (!strcmp(argv[1], "on")) {
-        t->trace_file = argc > 2 ? fopen(argv[2], "w") : stderr;
+        t->trace_file = argc > 2 ? open_trace_file(argv[2]) : stderr;
         if (!t->trace_file) {
-            dx_buf_printf(out, "%s: %s\n", argv[2], strerror(errno));
+            dx_buf_printf(out, "%s: %s (FILE must be a new file name, without a folder, in the server's "
+                               "working directory)\n",
+                          argv[2], strerror(errno));
             dx_exec_trace(t->exec, NULL);
             return -1;
         }

@@ -142,6 +142,10 @@ static void on_job_done(uv_async_t *a)
     dx_target_finish_job(&c->target, c->rsp, &out);
     send_out(c, &out);
     dx_buf_free(&out);
+    if (rsp_session_closing(c->rsp)) {
+        conn_close(c);
+        return;
+    }
     take_jobs(c);
 }
 
@@ -181,12 +185,25 @@ static void take_jobs(conn *c)
     dx_buf out = {0};
     while (runs_inline(&c->target) && !c->closing) {
         dx_target_run_job(&c->target);
+        /* A 0x03 that came with the step's packet was for this short run. */
+        c->target.interrupt_wanted = false;
+        dx_exec_interrupt_clear(c->target.exec);
         dx_target_finish_job(&c->target, c->rsp, &out);
     }
     send_out(c, &out);
     dx_buf_free(&out);
+    if (rsp_session_closing(c->rsp)) { /* a D or k replayed from the run's backlog */
+        conn_close(c);
+        return;
+    }
     if (c->target.job == DX_JOB_NONE || c->closing || c->running)
         return;
+    char err[DX_ERRLEN];
+    if (dx_exec_prepare(c->target.exec, err, sizeof err) != 0) {
+        fprintf(stderr, "dump_exec: %s\n", err);
+        conn_close(c);
+        return;
+    }
     if (start_worker(c) != 0) {
         fprintf(stderr, "dump_exec: cannot start a worker thread\n");
         conn_close(c);
@@ -455,7 +472,7 @@ int dx_serve(const dx_dump *d, const dx_server_options *o, char *err, size_t err
         if (o->on_listening)
             o->on_listening(bound, o->user);
         uv_run(&srv->loop, UV_RUN_DEFAULT);
-    } else {
+    } else if (srv->listener.handle.type != UV_UNKNOWN_HANDLE) { /* bind or listen failed */
         uv_close(&srv->listener.handle, NULL);
         uv_run(&srv->loop, UV_RUN_DEFAULT);
     }

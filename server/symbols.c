@@ -60,7 +60,7 @@ int dx_symbols_open(void *ctx, const char *path)
     int fd = open(host, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    t->files[slot] = fd;
+    t->files[slot] = fd + 1; /* 0 marks a free slot, and 0 is a valid descriptor */
     return slot;
 }
 
@@ -69,7 +69,7 @@ long dx_symbols_pread(void *ctx, int slot, void *buf, size_t len, uint64_t offse
     dx_target *t = ctx;
     if (slot < 0 || slot >= DX_MAX_FILES || t->files[slot] <= 0)
         return -1;
-    return (long)pread(t->files[slot], buf, len, (off_t)offset);
+    return (long)pread(t->files[slot] - 1, buf, len, (off_t)offset);
 }
 
 int dx_symbols_close(void *ctx, int slot)
@@ -77,7 +77,7 @@ int dx_symbols_close(void *ctx, int slot)
     dx_target *t = ctx;
     if (slot < 0 || slot >= DX_MAX_FILES || t->files[slot] <= 0)
         return -1;
-    close(t->files[slot]);
+    close(t->files[slot] - 1);
     t->files[slot] = 0;
     return 0;
 }
@@ -97,5 +97,5 @@ void dx_symbols_close_all(dx_target *t)
 {
     for (int i = 0; i < DX_MAX_FILES; i++)
         if (t->files[i] > 0)
-            close(t->files[i]);
+            close(t->files[i] - 1);
 }

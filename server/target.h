@@ -15,7 +15,7 @@ typedef enum dx_job_kind { DX_JOB_NONE, DX_JOB_STEP, DX_JOB_CONTINUE, DX_JOB_CAL
 typedef struct dx_target {
     const dx_dump *dump;
     const char *symbols_dir; /* --symbols: host files for the modules, or NULL */
-    int files[DX_MAX_FILES]; /* vFile descriptors; 0 = free */
+    int files[DX_MAX_FILES]; /* vFile descriptors + 1; 0 = free */
     bool libraries_with_symbols_only; /* --libraries symbols */
     dx_exec *exec;
     rsp_stop last; /* why the target is stopped, for '?' */

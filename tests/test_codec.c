@@ -306,6 +306,14 @@ static void test_nak_retransmits(void **state)
     dx_buf_reset(&k.out);
     feed(&k, "+-");
     expect(&k, "$a}\x04" "b}\x03" "c}]d}\x0a" "e#51", "");
+    /* A burst of naks gets the packet RSP_MAX_RESENDS times in all, not once per byte. */
+    rsp_codec_send(&k.c, "OK", 2, &k.out);
+    dx_buf_reset(&k.out);
+    char naks[4096];
+    memset(naks, '-', sizeof naks);
+    feed_bytes(&k, naks, sizeof naks);
+    assert_int_equal(k.out.len, RSP_MAX_RESENDS * strlen("$OK#9a"));
+    dx_buf_reset(&k.out);
     conn_free(&k);
 }
 

@@ -189,5 +189,45 @@ def the_dump_file_never_changes(cfg):
     check(before == after, "the dump changed: %s -> %s" % (before, after))
 
 
+@test
+def hostile_watchpoints_and_naks_are_bounded(cfg):
+    m = cfg.manifest("full")
+    with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
+        c.handshake()
+        # The last page of the address space once made arming walk all 2^64 of it.
+        check(c.rq("Z2,fffffffffffff000,fff") in ("OK", "E0e"), "a watch on the last page")
+        check(c.rq("Z2,ffffffffffffff00,1000").startswith("E"), "a watch that wraps is refused")
+        check(c.rq("Z2,0,ffffffffffff").startswith("E"), "a huge watch is refused")
+        replies = [c.rq("Z2,%x,1" % (m.glob("g_counter") + 64 * i)) for i in range(40)]
+        check(replies.count("OK") <= 32 and replies[-1].startswith("E"), "at most 32 watches: %r" % replies[-8:])
+        t0 = time.monotonic()
+        setup_endless_loop(c, m)
+        check(c.rq("vCont;s", timeout=5).startswith("T05"), "a step with 32 watches armed")
+        check(time.monotonic() - t0 < 2, "and quickly")
+    with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
+        c.handshake(noack=False)
+        c.rq("m140001000,1000")
+        before = rss_kib(srv.proc.pid)
+        c.send_raw(b"-" * 65536)
+        time.sleep(0.5)
+        check(rss_kib(srv.proc.pid) - before < 16 * 1024, "a burst of naks does not multiply the reply")
+        still_serves(srv)
+
+
+@test
+def bad_listen_address_and_trace_files(cfg):
+    import subprocess
+    for bad in ("99999", "foo:1234"):
+        r = subprocess.run([cfg.dump_exec, "--listen", bad, cfg.dump("full")], capture_output=True, text=True,
+                           timeout=30)
+        check(r.returncode == 2 and "listen" in r.stderr, "--listen %s: exit 2 with a message" % bad, r.stderr)
+    with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
+        c.handshake()
+        for name in ("/tmp/dx-trace-escape", "../dx-trace", cfg.dump("full")):
+            out, reply = c.monitor("trace on " + name)
+            check(reply.startswith("E") and "new file" in out, "monitor trace may not write %s" % name, out)
+        check(not os.path.exists("/tmp/dx-trace-escape"), "no file written outside the working directory")
+
+
 if __name__ == "__main__":
     sys.exit(suite.run())
