@@ -97,8 +97,10 @@ void watch_arm(dx_exec *e)
         uint64_t first = w->addr & ~(PAGE - 1), pages = (w->addr + w->len - 1 - first) / PAGE + 1;
         for (uint64_t k = 0; k < pages; k++) {
             uint64_t page = first + k * PAGE;
-            if (!mem_fault_in(e, page, false))
-                continue; /* memory the dump lacks: any access faults anyway */
+            /* Memory the dump lacks: an access faults anyway, unless it reads
+             * as zeros, and then the watched page is made now. */
+            if (!mem_fault_in(e, page, e->opt.unmapped_zero))
+                continue;
             uint32_t prot = prot_of(e, page);
             if (!add_armed(e, page, prot))
                 continue;
