@@ -1,11 +1,13 @@
-/* Running: the hooks that turn Unicorn events into dx_stops, breakpoints
- * and watchpoints, and the two modes a run can be in.
+/* Running: the hooks that turn Unicorn events into dx_stops, breakpoints,
+ * and the three ways a run can watch itself (run_mode in internal.h).
  *
- * Fast mode has no per-instruction hook: breakpoints are code hooks on
- * their own addresses and cost nothing elsewhere. Instruction mode adds
- * one code hook over all code, for stepping, tracing and instruction
- * limits. Unicorn bakes hooks into translated blocks, so switching modes
- * flushes the translation cache; consecutive steps stay in one mode. */
+ * Fast mode has no hook on the way: breakpoints are code hooks on their
+ * own addresses and cost nothing elsewhere. Block mode adds a hook per
+ * translated block, which pins faults to their instruction and hears
+ * interrupts; instruction mode adds one per instruction, for stepping,
+ * tracing and instruction limits. Unicorn bakes hooks into translated
+ * blocks, so switching modes flushes the translation cache; consecutive
+ * steps stay in one mode. Watchpoints are page protections (watch.c). */
 #include "internal.h"
 
 #include <stdlib.h>
