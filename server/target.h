@@ -1,7 +1,7 @@
 /* A dump session as protocol/ sees it: an executor behind rsp_target_ops,
  * plus the monitor commands. Runs that the protocol asks for are not run
- * here: they are left in `job` for the server to run (steps inline,
- * continues and calls on the session's worker thread). */
+ * here: they are left in `job` for the server to run (steps and short
+ * calls inline, continues and unlimited calls on the session's worker). */
 #ifndef DX_TARGET_H
 #define DX_TARGET_H
 
