@@ -173,26 +173,39 @@ int dx_pe_find_export(const dx_dump *d, uint64_t base, const char *name, uint64_
     return -1;
 }
 
+/* Both tables are read whole (at most 384 KiB, as load_exports bounds
+ * them): one read each instead of two per export matters when every stop
+ * report names its address. Entries past what the dump holds are skipped. */
 int dx_pe_nearest_export(const dx_dump *d, uint64_t base, uint64_t addr, char *name, size_t namelen,
                          uint64_t *offset)
 {
     exports x;
-    if (!load_exports(d, base, &x))
+    if (!load_exports(d, base, &x) || !x.nnames || !x.nfuncs)
         return -1;
+    uint8_t *ords = malloc(2ull * x.nnames), *funcs = malloc(4ull * x.nfuncs);
+    size_t nords = 0, nfuncs = 0;
+    if (ords && funcs) {
+        nords = dx_dump_read(d, base + x.ordinals, ords, 2ull * x.nnames) / 2;
+        nfuncs = dx_dump_read(d, base + x.funcs, funcs, 4ull * x.nfuncs) / 4;
+    }
     uint64_t best = 0;
-    char cur[MAX_NAME];
-    for (uint32_t i = 0; i < x.nnames; i++) {
-        uint16_t ord;
-        uint64_t at;
-        if (!read_u16(d, base + x.ordinals + 2ull * i, &ord) || export_target(d, &x, ord, &at, NULL, 0) != 0)
-            continue;
-        if (at && at <= addr && at > best && export_name(d, &x, i, cur, sizeof cur)) {
+    size_t best_name = 0;
+    for (size_t i = 0; i < nords; i++) {
+        uint16_t ord = rd16(ords + 2 * i);
+        uint32_t rva = ord < nfuncs ? rd32(funcs + 4ull * ord) : 0;
+        uint64_t at = base + rva;
+        bool forwarder = rva - x.dir_rva < x.dir_size;
+        if (rva && !forwarder && at <= addr && at > best) {
             best = at;
-            snprintf(name, namelen, "%s", cur);
+            best_name = i;
         }
     }
-    if (!best)
+    free(ords);
+    free(funcs);
+    char cur[MAX_NAME];
+    if (!best || !export_name(d, &x, (uint32_t)best_name, cur, sizeof cur))
         return -1;
+    snprintf(name, namelen, "%s", cur);
     *offset = addr - best;
     return 0;
 }

@@ -8,7 +8,7 @@
 /* Each engine reserves its translation buffer up front, and a flush (a
  * switch between stepping and running) clears all of it: 8 MiB holds the
  * code of a typical call many times over and flushes in about 1.5 ms. */
-#define TCG_BUFFER (8u << 20)
+#define DEFAULT_CODE_BUFFER_MB 8
 
 static int load_threads(dx_exec *e)
 {
@@ -94,11 +94,25 @@ void engine_close(dx_exec *e)
     mem_forget(e);
 }
 
-/* Back to the dump: drop every written page and every thread's changes. */
+/* Back to the dump: drop every written page and every thread's changes.
+ * The engine stays, with its hooks and translation buffer: a new one costs
+ * far more than unmapping what the session paged in. */
 void dx_exec_reset(dx_exec *e)
 {
     uint32_t tid = dx_exec_current_thread(e);
-    engine_close(e);
+    if (e->uc) {
+        uint64_t scratch = e->scratch;
+        mem_unmap_changed(e); /* which drops the code translated from it */
+        if (e->clean)
+            uc_context_restore(e->uc, e->clean);
+        e->cpu_dirty = false;
+        if (mem_map_scratch(e) != 0) {
+            engine_close(e); /* made anew on next need, which reports the error */
+        } else if (e->scratch != scratch && e->sentinel_hook) {
+            uc_hook_del(e->uc, e->sentinel_hook);
+            e->sentinel_hook = 0;
+        }
+    }
     free(e->tids);
     free(e->regs);
     e->tids = NULL;
@@ -209,7 +223,9 @@ int engine_ensure(dx_exec *e, char *err, size_t errlen)
         e->uc = NULL;
         return -1;
     }
-    uc_ctl_set_tcg_buffer_size(e->uc, TCG_BUFFER);
+    uint32_t mb = e->opt.code_buffer_mb ? e->opt.code_buffer_mb : DEFAULT_CODE_BUFFER_MB;
+    mb = mb > 1024 ? 1024 : mb;
+    uc_ctl_set_tcg_buffer_size(e->uc, mb << 20);
     /* No exit addresses: uc_emu_start's `until` (0) would end a run that
      * jumps to address 0 as if nothing had happened. */
     uc_ctl_exits_enable(e->uc);

@@ -21,6 +21,7 @@ typedef struct dx_exec_options {
     double timeout;          /* seconds per run; 0 = none */
     bool unmapped_zero;      /* memory the dump lacks reads as zeros instead of faulting */
     uint64_t max_session_mb; /* memory the session may map; 0 = default (1024) */
+    uint32_t code_buffer_mb; /* Unicorn's translated-code buffer; 0 = default (8) */
 } dx_exec_options;
 
 #define DX_DEFAULT_MAX_INSNS 100000
@@ -105,6 +106,7 @@ int dx_exec_break_remove(dx_exec *e, uint64_t addr);
 typedef enum dx_watch_kind { DX_WATCH_WRITE = 1, DX_WATCH_READ = 2, DX_WATCH_ACCESS = 3 } dx_watch_kind;
 int dx_exec_watch_add(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind);
 int dx_exec_watch_remove(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind);
+void dx_exec_break_clear(dx_exec *e); /* every breakpoint and watchpoint */
 
 /* Tracing: one line per executed instruction to out (NULL turns it off). */
 void dx_exec_trace(dx_exec *e, FILE *out);

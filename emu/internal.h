@@ -13,6 +13,7 @@
 
 typedef struct chunk {
     uint64_t start, end;
+    bool as_dumped; /* read-only and never written: a reset may keep it */
 } chunk;
 
 typedef struct watch {
@@ -74,6 +75,9 @@ struct dx_exec {
     bool in_call;
     uint64_t insns, limit, step_target;
     uint64_t block_start; /* the translation block executing: Unicorn's RIP is stale after a fault */
+    double deadline;      /* of a run with hooks (seconds_now), 0 for none */
+    uint32_t deadline_ticks;
+    bool timed_out; /* the block hook saw the deadline pass */
     atomic_bool interrupt;
     uc_hook step_hook, count_hook, block_hook;
     atomic_bool running; /* inside uc_emu_start */
@@ -87,6 +91,7 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill);
 bool mem_is_mapped(const dx_exec *e, uint64_t addr, uint64_t *chunk_end);
 int mem_map_scratch(dx_exec *e);
 void mem_forget(dx_exec *e);
+void mem_unmap_changed(dx_exec *e);
 
 /* engine.c */
 int engine_ensure(dx_exec *e, char *err, size_t errlen);

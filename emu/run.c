@@ -27,6 +27,21 @@ void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc)
     uc_emu_stop(e->uc);
 }
 
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Runs with hooks watch their own deadline: Unicorn's timeout starts a
+ * thread per run that polls every few microseconds, which costs more than
+ * a short step. The clock is read every 1024 hook calls. */
+static bool deadline_passed(dx_exec *e)
+{
+    return e->deadline && !(++e->deadline_ticks & 1023) && seconds_now() >= e->deadline;
+}
+
 static bool is_breakpoint(const dx_exec *e, uint64_t addr)
 {
     for (size_t i = 0; i < e->nbps; i++)
@@ -84,6 +99,10 @@ static void on_instruction(uc_engine *uc, uint64_t addr, uint32_t size, void *us
             uc_emu_stop(uc); /* run() goes on from here */
         else
             stop_set(e, e->stop->kind == DX_STOP_STEP ? DX_STOP_STEP : DX_STOP_LIMIT, addr);
+        return;
+    }
+    if (deadline_passed(e)) {
+        stop_set(e, DX_STOP_TIMEOUT, addr);
         return;
     }
     e->stop->pc = addr; /* the instruction about to run: precise fault PCs */
@@ -197,6 +216,10 @@ static void on_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
     (void)size;
     dx_exec *e = user;
     e->block_start = addr;
+    if (deadline_passed(e)) {
+        e->timed_out = true; /* reported, like an interrupt, where Unicorn stops */
+        uc_emu_stop(uc);
+    }
     if (atomic_load_explicit(&e->interrupt, memory_order_relaxed))
         uc_emu_stop(uc); /* run() reports it, at the block where Unicorn stops */
 }
@@ -272,6 +295,13 @@ int dx_exec_break_remove(dx_exec *e, uint64_t addr)
     return -1;
 }
 
+void dx_exec_break_clear(dx_exec *e)
+{
+    while (e->nbps)
+        dx_exec_break_remove(e, e->bps[0]);
+    e->nwatches = 0;
+}
+
 static run_mode current_mode(const dx_exec *e)
 {
     return e->step_hook ? RUN_INSN : e->block_hook ? RUN_BLOCK : RUN_FAST;
@@ -309,13 +339,6 @@ void dx_exec_interrupt(dx_exec *e)
 }
 
 void dx_exec_interrupt_clear(dx_exec *e) { atomic_store(&e->interrupt, false); }
-
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* Wine's stubs reach the kernel through `call [0x7ffe1000]`; a read fault
  * there is a system call, and EAX holds its number. */
@@ -404,11 +427,14 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     regs_to_uc(e);
     double t0 = seconds_now();
     double deadline = e->opt.timeout > 0 ? t0 + e->opt.timeout : 0;
+    e->deadline = m == RUN_FAST ? 0 : deadline;
+    e->deadline_ticks = 0;
+    e->timed_out = false;
     uc_err rc;
     for (;;) {
         /* One time budget for the whole run, however often watches trap. */
         uint64_t timeout_us = 0;
-        if (deadline) {
+        if (deadline && m == RUN_FAST) {
             double left = deadline - seconds_now();
             timeout_us = left > 1e-6 ? (uint64_t)(left * 1e6) : 1;
         }
@@ -429,7 +455,7 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     if (!e->stopped) {
         size_t timed_out = 0;
         uc_query(e->uc, UC_QUERY_TIMEOUT, &timed_out);
-        stop->kind = timed_out ? DX_STOP_TIMEOUT : DX_STOP_INTERRUPTED;
+        stop->kind = timed_out || e->timed_out ? DX_STOP_TIMEOUT : DX_STOP_INTERRUPTED;
         stop->pc = r->rip;
     }
     atomic_store(&e->interrupt, false);

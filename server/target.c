@@ -91,18 +91,23 @@ static bool record_from_stop(const dx_stop *s, dx_exception *x)
 
 static bool is_fault(int signal) { return signal == SIGSEGV_ || signal == SIGFPE_ || signal == SIGILL_; }
 
+static void set_last_from_dump(dx_target *t)
+{
+    stop_from_dump(t->dump, &t->last);
+    const dx_exception *x = dx_dump_exception(t->dump);
+    if (x) {
+        t->record = *x;
+        t->has_record = true;
+    }
+}
+
 int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
     t->dump = d;
     if (dx_exec_new(d, o, &t->exec, err, errlen) != 0)
         return -1;
-    stop_from_dump(d, &t->last);
-    const dx_exception *x = dx_dump_exception(d);
-    if (x) {
-        t->record = *x;
-        t->has_record = true;
-    }
+    set_last_from_dump(t);
     return 0;
 }
 
@@ -114,6 +119,27 @@ void dx_target_free(dx_target *t)
     dx_call_result_free(&t->call_result);
     if (t->trace_file && t->trace_file != stderr)
         fclose(t->trace_file);
+}
+
+void dx_target_reset(dx_target *t, const dx_exec_options *o)
+{
+    dx_exec *e = t->exec;
+    const dx_dump *d = t->dump;
+    const char *symbols_dir = t->symbols_dir;
+    bool libraries_with_symbols_only = t->libraries_with_symbols_only;
+    dx_exec_trace(e, NULL);
+    t->exec = NULL;
+    dx_target_free(t);
+    memset(t, 0, sizeof *t);
+    t->dump = d;
+    t->symbols_dir = symbols_dir;
+    t->libraries_with_symbols_only = libraries_with_symbols_only;
+    t->exec = e;
+    dx_exec_break_clear(e);
+    dx_exec_interrupt_clear(e);
+    dx_exec_reset(e);
+    *dx_exec_options_of(e) = *o;
+    set_last_from_dump(t);
 }
 
 static size_t threads(void *ctx, uint32_t *tids, size_t max)

@@ -37,6 +37,8 @@ extern const rsp_target_ops dx_target_ops;
 
 int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, char *err, size_t errlen);
 void dx_target_free(dx_target *t);
+/* As a new session would find it, on the same engine (the fuzzer's reuse). */
+void dx_target_reset(dx_target *t, const dx_exec_options *o);
 
 /* Run the pending job (on any one thread) and fill in the result ... */
 void dx_target_run_job(dx_target *t);

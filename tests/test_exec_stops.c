@@ -591,6 +591,41 @@ static void test_unmapped_zero(void **state)
     }
 }
 
+/* A reset keeps the engine and the chunks the session never changed, so
+ * code that a patch replaced and that already ran must not survive it. */
+static void test_reset_drops_patched_code(void **state)
+{
+    (void)state;
+    const mj *c = first_case("fib");
+    dx_arg arg[1];
+    assert_int_equal(tp_case_args(c, arg, 1), 1);
+    uint64_t want;
+    int w;
+    bool f;
+    assert_true(tp_value(mj_get(c, "result"), &want, &w, &f));
+    static const uint8_t ret7[] = {0xb8, 0x07, 0x00, 0x00, 0x00, 0xc3}; /* mov eax, 7; ret */
+    uint64_t fib = func("fib");
+    for (int mode = 0; mode < 2; mode++) {
+        dx_exec *e = new_exec(modes[mode]);
+        dx_call_result r;
+        for (int round = 0; round < 2; round++) {
+            assert_int_equal(dx_exec_call(e, fib, arg, 1, NULL, &r), 0);
+            assert_int_equal((uint32_t)r.rax, (uint32_t)want);
+            char err[DX_ERRLEN];
+            assert_int_equal(dx_exec_write(e, fib, ret7, sizeof ret7, err, sizeof err), 0);
+            assert_int_equal(dx_exec_call(e, fib, arg, 1, NULL, &r), 0);
+            assert_int_equal((uint32_t)r.rax, 7);
+            dx_exec_reset(e);
+            uint8_t back[sizeof ret7];
+            assert_int_equal(dx_exec_read(e, fib, back, sizeof back), sizeof back);
+            assert_memory_not_equal(back, ret7, sizeof back);
+        }
+        assert_int_equal(dx_exec_call(e, fib, arg, 1, NULL, &r), 0);
+        assert_int_equal((uint32_t)r.rax, (uint32_t)want);
+        dx_exec_free(e);
+    }
+}
+
 /* fib of a huge n recurses until the 1 MiB scratch stack runs out: the
  * write below it lands in the sentinel page. A call without a limit runs
  * with no hooks, and then the fault is found by matching operands in the
@@ -956,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_interrupt),
         cmocka_unit_test(test_interrupt_stress),
         cmocka_unit_test(test_unmapped_zero),
+        cmocka_unit_test(test_reset_drops_patched_code),
         cmocka_unit_test(test_stack_overflow),
         cmocka_unit_test(test_continue_fault_is_exact),
         cmocka_unit_test(test_memory_limit),

@@ -1,7 +1,9 @@
 /* libFuzzer: any byte stream from a client, through the codec and every
  * packet handler, against a live session on the fixture dump. Runs that
  * the packets start are run too, bounded by a short time limit. The dump
- * is $DX_FUZZ_DUMP, opened once. */
+ * is $DX_FUZZ_DUMP, opened once; one target serves every input, reset in
+ * between as a new session would find it, because a new engine per input
+ * would cost more than the input itself. */
 #include "session.h"
 #include "target.h"
 
@@ -9,6 +11,11 @@
 #include <stdlib.h>
 
 static dx_dump *dump;
+static dx_target target;
+/* Short runs, and a small code buffer: every switch between stepping and
+ * running clears it. */
+static const dx_exec_options options = {
+    .max_insns = 2000, .timeout = 0.005, .max_session_mb = 64, .code_buffer_mb = 1};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -19,17 +26,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_rsp: set DX_FUZZ_DUMP to a fixture dump (%s)\n", path ? err : "unset");
         exit(1);
     }
+    if (dx_target_init(&target, dump, &options, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz_rsp: %s\n", err);
+        exit(1);
+    }
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    dx_exec_options o = {.max_insns = 2000, .timeout = 0.02, .max_session_mb = 64};
-    dx_target t;
-    char err[DX_ERRLEN];
-    if (dx_target_init(&t, dump, &o, err, sizeof err) != 0)
-        return 0;
-    rsp_session *s = rsp_session_new(&dx_target_ops, &t, NULL);
+    dx_target *t = &target;
+    dx_target_reset(t, &options);
+    rsp_session *s = rsp_session_new(&dx_target_ops, t, NULL);
     dx_buf out = {0};
     /* Feed in a few pieces, running whatever each piece asked for. */
     size_t at = 0;
@@ -37,14 +45,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = size - at < 97 ? size - at : 97;
         rsp_session_input(s, data + at, n, &out);
         at += n;
-        for (int jobs = 0; t.job != DX_JOB_NONE && jobs < 8; jobs++) {
-            dx_target_run_job(&t);
-            dx_target_finish_job(&t, s, &out);
+        for (int jobs = 0; t->job != DX_JOB_NONE && jobs < 8; jobs++) {
+            dx_target_run_job(t);
+            dx_target_finish_job(t, s, &out);
         }
         dx_buf_reset(&out);
     }
     dx_buf_free(&out);
     rsp_session_free(s);
-    dx_target_free(&t);
     return 0;
 }
