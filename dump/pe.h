@@ -29,6 +29,12 @@ int dx_pe_find_export(const dx_dump *d, uint64_t base, const char *name, uint64_
 int dx_pe_nearest_export(const dx_dump *d, uint64_t base, uint64_t addr, char *name, size_t namelen,
                          uint64_t *offset);
 
+/* The image at base read as a PE file (image.c): bytes as mapped, zeros
+ * where the dump lacks a page, and the headers' file offsets pointed at
+ * the data's place in memory. Returns the bytes read, 0 past size. */
+bool dx_pe_image_present(const dx_dump *d, uint64_t base);
+size_t dx_pe_image_read(const dx_dump *d, uint64_t base, uint64_t size, uint64_t offset, void *buf, size_t len);
+
 /* "0x140001530", "1234", "module!export", "module+0x1530", "module!export+0x10".
  * Follows export forwarders between modules of the dump. */
 int dx_dump_resolve(const dx_dump *d, const char *expr, uint64_t *addr, char *err, size_t errlen);

@@ -146,13 +146,19 @@ class DCall(gdb.Command):
 
 
 class Connect(gdb.Command):
-    """Attach to a DumpExec server and list its modules: dumpexec-connect HOST:PORT."""
+    """Attach to a DumpExec server, load its DLLs and list its modules: dumpexec-connect HOST:PORT.
+
+    The DLLs' paths are Windows paths: with dos-based file names gdb reads
+    each image from the server, which serves it from dump memory. gdb loads
+    libraries at connection only with an executable, hence `sharedlibrary`."""
 
     def __init__(self):
         super().__init__("dumpexec-connect", gdb.COMMAND_RUNNING)
 
     def invoke(self, argument, from_tty):
+        gdb.execute("set target-file-system-kind dos-based")
         gdb.execute("target remote " + (argument.strip() or "127.0.0.1:1234"))
+        gdb.execute("sharedlibrary", to_string=True)
         gdb.write(monitor("modules"))
 
 

@@ -1,7 +1,10 @@
 /* --symbols DIR: host files (with DWARF or PDB-less PE symbols) matched to
- * the dump's modules by name, case-insensitively, served to the debugger. */
+ * the dump's modules by name, case-insensitively, served to the debugger;
+ * other modules are served as their images in dump memory (image.c). */
+#include "pe.h"
 #include "target.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -48,15 +51,37 @@ int dx_symbols_exec_file(void *ctx, dx_buf *out)
     return 0;
 }
 
+/* "C:/windows/system32/ntdll.dll", as gdb asks for a library it was told
+ * is "C:\windows\system32\ntdll.dll", or the module's bare name. */
+static const dx_module *module_of_path(const dx_dump *d, const char *path)
+{
+    for (size_t i = 0; i < dx_dump_module_count(d); i++) {
+        const char *a = dx_dump_module(d, i)->path, *b = path;
+        while (*a && *b && (tolower((unsigned char)*a) == tolower((unsigned char)*b) ||
+                            ((*a == '\\' || *a == '/') && (*b == '\\' || *b == '/'))))
+            a++, b++;
+        if (!*a && !*b)
+            return dx_dump_module(d, i);
+    }
+    return dx_dump_find_module(d, basename_any(path));
+}
+
 int dx_symbols_open(void *ctx, const char *path)
 {
     dx_target *t = ctx;
     char host[4096];
     int slot = 0;
-    while (slot < DX_MAX_FILES && t->files[slot] > 0)
+    while (slot < DX_MAX_FILES && (t->files[slot] > 0 || t->images[slot]))
         slot++;
-    if (slot == DX_MAX_FILES || !dx_symbols_host_path(t, path, host, sizeof host))
+    if (slot == DX_MAX_FILES)
         return -1;
+    if (!dx_symbols_host_path(t, path, host, sizeof host)) {
+        const dx_module *m = module_of_path(t->dump, path);
+        if (!m || !dx_pe_image_present(t->dump, m->base))
+            return -1;
+        t->images[slot] = m;
+        return slot;
+    }
     int fd = open(host, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -67,7 +92,12 @@ int dx_symbols_open(void *ctx, const char *path)
 long dx_symbols_pread(void *ctx, int slot, void *buf, size_t len, uint64_t offset)
 {
     dx_target *t = ctx;
-    if (slot < 0 || slot >= DX_MAX_FILES || t->files[slot] <= 0)
+    if (slot < 0 || slot >= DX_MAX_FILES)
+        return -1;
+    const dx_module *m = t->images[slot];
+    if (m)
+        return (long)dx_pe_image_read(t->dump, m->base, m->size, offset, buf, len);
+    if (t->files[slot] <= 0)
         return -1;
     return (long)pread(t->files[slot] - 1, buf, len, (off_t)offset);
 }
@@ -75,10 +105,12 @@ long dx_symbols_pread(void *ctx, int slot, void *buf, size_t len, uint64_t offse
 int dx_symbols_close(void *ctx, int slot)
 {
     dx_target *t = ctx;
-    if (slot < 0 || slot >= DX_MAX_FILES || t->files[slot] <= 0)
+    if (slot < 0 || slot >= DX_MAX_FILES || (t->files[slot] <= 0 && !t->images[slot]))
         return -1;
-    close(t->files[slot] - 1);
+    if (t->files[slot] > 0)
+        close(t->files[slot] - 1);
     t->files[slot] = 0;
+    t->images[slot] = NULL;
     return 0;
 }
 

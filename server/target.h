@@ -16,6 +16,7 @@ typedef struct dx_target {
     const dx_dump *dump;
     const char *symbols_dir; /* --symbols: host files for the modules, or NULL */
     int files[DX_MAX_FILES]; /* vFile descriptors + 1; 0 = free */
+    const dx_module *images[DX_MAX_FILES]; /* or, in a free descriptor, an image read from memory */
     bool libraries_with_symbols_only; /* --libraries symbols */
     dx_exec *exec;
     rsp_stop last; /* why the target is stopped, for '?' */

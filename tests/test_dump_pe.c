@@ -131,6 +131,39 @@ static void test_sections(void **state)
     assert_int_equal(dx_pe_sections(d, ALPHA + 0x1000, s, 4), -1); /* no MZ there */
 }
 
+static uint32_t le32(const uint8_t *p) { return (uint32_t)(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24); }
+
+/* The image served to gdb as a file: headers point at memory, gaps read as zeros. */
+static void test_image_as_file(void **state)
+{
+    const dx_dump *d = *state;
+    uint8_t img[MDW_PE_SIZE], mem[MDW_PE_SIZE];
+    assert_true(dx_pe_image_present(d, ALPHA));
+    assert_false(dx_pe_image_present(d, ABSENT));
+    assert_int_equal(dx_pe_image_read(d, ALPHA, MDW_PE_SIZE, 0, img, sizeof img), MDW_PE_SIZE);
+    assert_int_equal(dx_dump_read(d, ALPHA, mem, sizeof mem), MDW_PE_SIZE);
+    uint32_t optsize = img[MDW_PE_LFANEW + 20] | img[MDW_PE_LFANEW + 21] << 8;
+    const uint8_t *sec = img + MDW_PE_LFANEW + 24 + optsize;
+    assert_int_equal(le32(sec + 20), MDW_PE_TEXT_RVA);  /* PointerToRawData */
+    assert_int_equal(le32(sec + 16), MDW_PE_TEXT_SIZE); /* SizeOfRawData */
+    assert_int_equal(le32(img + MDW_PE_LFANEW + 12), 0); /* no COFF symbol table */
+    assert_memory_equal(img + MDW_PE_TEXT_RVA, mem + MDW_PE_TEXT_RVA, MDW_PE_SIZE - MDW_PE_TEXT_RVA);
+    /* A read of just one patched field, and reads at and past the end. */
+    uint8_t field[4];
+    size_t at = (size_t)(sec + 20 - img);
+    assert_int_equal(dx_pe_image_read(d, ALPHA, MDW_PE_SIZE, at + 1, field, 2), 2);
+    assert_memory_equal(field, sec + 21, 2);
+    assert_int_equal(dx_pe_image_read(d, ALPHA, MDW_PE_SIZE, MDW_PE_SIZE - 2, field, 4), 2);
+    assert_int_equal(dx_pe_image_read(d, ALPHA, MDW_PE_SIZE, MDW_PE_SIZE, field, 4), 0);
+    assert_int_equal(dx_pe_image_read(d, ALPHA, MDW_PE_SIZE, UINT64_MAX, field, 4), 0);
+    /* nocode's dump holds only its headers: the rest reads as zeros. */
+    memset(img, 0xaa, sizeof img);
+    assert_int_equal(dx_pe_image_read(d, NOCODE, MDW_PE_SIZE, 0, img, sizeof img), MDW_PE_SIZE);
+    assert_int_equal(img[0], 'M');
+    for (size_t i = 0x1000; i < MDW_PE_SIZE; i++)
+        assert_int_equal(img[i], 0);
+}
+
 static void test_has_code(void **state)
 {
     const dx_dump *d = *state;
@@ -379,6 +412,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sections),
         cmocka_unit_test(test_has_code),
+        cmocka_unit_test(test_image_as_file),
         cmocka_unit_test(test_find_export),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_resolve_errors),

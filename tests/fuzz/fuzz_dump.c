@@ -1,6 +1,6 @@
 /* libFuzzer: any bytes as a minidump. Opens it, walks every stream through
- * the listings, reads PE sections and exports of every module, resolves
- * names and reads memory. */
+ * the listings, reads PE sections, exports and image headers of every
+ * module, resolves names and reads memory. */
 #define _GNU_SOURCE
 #include "describe.h"
 #include "dump.h"
@@ -25,6 +25,9 @@ static void walk(const dx_dump *d)
         dx_pe_find_export(d, m->base, "a", &addr, fwd, sizeof fwd);
         dx_pe_find_export(d, m->base, "#1", &addr, fwd, sizeof fwd);
         dx_pe_nearest_export(d, m->base, m->base + 0x1234, name, sizeof name, &off);
+        uint8_t head[2048];
+        if (dx_pe_image_present(d, m->base))
+            dx_pe_image_read(d, m->base, m->size, 0, head, sizeof head);
     }
     char err[DX_ERRLEN];
     uint64_t addr;

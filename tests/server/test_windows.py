@@ -35,6 +35,46 @@ def gdb_gets_symbols_from_the_server(cfg):
     check("= %d" % m.glob_value("g_counter") in t.section(2), "a global by name", t.section(2))
 
 
+LIBRARY_LINE = re.compile(r"^(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+Yes \(\*\)\s+target:(\S+)$", re.M)
+
+
+def check_dlls_from_memory(cfg, m, sharedlibrary_text, symbol_text):
+    """Every DLL the dump holds is placed at its base, with exports as symbols."""
+    listed = {os.path.basename(path.replace("\\", "/")).lower(): (int(lo, 16), int(hi, 16))
+              for lo, hi, path in LIBRARY_LINE.findall(sharedlibrary_text)}
+    dlls = {name: int(base, 16) for name, base in m.data["modules"].items() if base and name.endswith(".dll")}
+    check(sorted(listed) == sorted(dlls), "info sharedlibrary lists %s with symbols, the dump has %s"
+          % (sorted(listed), sorted(dlls)), sharedlibrary_text)
+    for name, base in dlls.items():
+        lo, hi = listed[name]
+        check(base < lo < hi < base + 0x10000000, "%s at %#x-%#x, its base is %#x" % (name, lo, hi, base),
+              sharedlibrary_text)
+    check(re.search(r"ntdll!\w+ \+ 20 in section \.text of target:C:/windows/system32/ntdll\.dll", symbol_text),
+          "the main thread's pc named by ntdll's exports", symbol_text)
+
+
+@test
+def gdb_reads_dlls_from_dump_memory(cfg):
+    m = cfg.manifest("full")
+    script = os.path.join(repo_root(cfg), "gdb-scripts", "dumpexec.py")
+    with Server(cfg, cfg.dump("full")) as srv:
+        t = gdb_batch(srv.port, ["dumpexec-connect %s:%d" % (HOST, srv.port), "info sharedlibrary",
+                                 "info symbol $pc", "monitor threads"], connect=False, setup=("source " + script,))
+    check_dlls_from_memory(cfg, m, t.section(1), t.section(2))
+    mine = re.search(r"ntdll\.dll!(?:Nt|Zw)(\w+)\+0x14", t.section(3))
+    check(mine and (mine.group(1) + " + 20") in t.section(2), "gdb and the server name the same export",
+          t.section(2) + t.section(3))
+    if not have_tool("x86_64-w64-mingw32-gdb"):
+        print("  (Windows-aware gdb skipped: no x86_64-w64-mingw32-gdb)")
+        return
+    with Server(cfg, cfg.dump("full"), ["--osabi", "windows"]) as srv:
+        text, rc, timed_out = _run(["x86_64-w64-mingw32-gdb", "-batch", "-nx", "-iex", "set pagination off",
+                                    "-ex", "target remote %s:%d" % (HOST, srv.port), "-ex", "sharedlibrary",
+                                    "-ex", "info sharedlibrary", "-ex", "info symbol $pc"], 60)
+    check(not timed_out, "Windows-aware gdb finished", text)
+    check_dlls_from_memory(cfg, m, text, text)
+
+
 @test
 def windows_gdb_reads_the_teb_and_siginfo(cfg):
     if not have_tool("x86_64-w64-mingw32-gdb"):

@@ -1,0 +1,134 @@
+/* A module's image, as the dump holds it in memory, read as a PE file a
+ * debugger can load: the bytes as mapped, with every file offset in the
+ * headers pointed at the same data's place in memory. gdb reads DLLs this
+ * way (vFile) to place them and to name their exports. */
+#include "pe.h"
+
+#include "internal.h"
+
+#include <stdio.h>
+
+#define MAX_PATCHES 256
+
+typedef struct patch {
+    uint64_t at; /* offset in the image */
+    uint32_t value;
+} patch;
+
+typedef struct patches {
+    patch p[MAX_PATCHES];
+    size_t n;
+} patches;
+
+static void add(patches *ps, uint64_t at, uint32_t value)
+{
+    if (ps->n < MAX_PATCHES)
+        ps->p[ps->n++] = (patch){at, value};
+}
+
+static bool read_at(const dx_dump *d, uint64_t addr, void *buf, size_t len)
+{
+    return dx_dump_read(d, addr, buf, len) == len;
+}
+
+/* Sections: raw data where the section is mapped. Names past 8 characters
+ * live in the COFF string table, which is only in the file: they become
+ * ".dxN", and the (file-only) COFF symbol table goes. */
+static void patch_sections(const dx_dump *d, uint64_t base, uint64_t nt, patches *ps)
+{
+    uint8_t fh[20];
+    if (!read_at(d, nt + 4, fh, sizeof fh))
+        return;
+    uint16_t nsec = rd16(fh + 2), optsize = rd16(fh + 16);
+    add(ps, nt + 4 + 8 - base, 0);  /* PointerToSymbolTable */
+    add(ps, nt + 4 + 12 - base, 0); /* NumberOfSymbols */
+    uint64_t table = nt + 24 + optsize;
+    for (uint16_t i = 0; i < nsec && ps->n + 4 <= MAX_PATCHES; i++) {
+        uint8_t h[40];
+        uint64_t at = table + 40ull * i;
+        if (!read_at(d, at, h, sizeof h))
+            return;
+        uint32_t vsize = rd32(h + 8), rva = rd32(h + 12), raw = rd32(h + 16);
+        add(ps, at + 16 - base, vsize ? vsize : raw);
+        add(ps, at + 20 - base, rva);
+        if (h[0] == '/') {
+            char name[9] = {0};
+            snprintf(name, sizeof name, ".dx%u", (unsigned)i);
+            add(ps, at - base, rd32((const uint8_t *)name));
+            add(ps, at + 4 - base, rd32((const uint8_t *)name + 4));
+        }
+    }
+}
+
+/* The debug directory's entries name their data by file offset too; the
+ * certificate table exists only in the file. */
+static void patch_directories(const dx_dump *d, uint64_t base, uint64_t nt, patches *ps)
+{
+    uint8_t m[2];
+    if (!read_at(d, nt + 24, m, 2))
+        return;
+    uint16_t magic = rd16(m);
+    uint64_t dirs = nt + 24 + (magic == 0x20b ? 112 : 96);
+    add(ps, dirs + 8 * 4 - base, 0); /* IMAGE_DIRECTORY_ENTRY_SECURITY */
+    add(ps, dirs + 8 * 4 + 4 - base, 0);
+    uint8_t dbg[8];
+    if (!read_at(d, dirs + 8 * 6, dbg, sizeof dbg))
+        return;
+    uint32_t rva = rd32(dbg), size = rd32(dbg + 4);
+    for (uint32_t off = 0; rva && off + 28 <= size && ps->n < MAX_PATCHES; off += 28) {
+        uint8_t e[28];
+        if (!read_at(d, base + rva + off, e, sizeof e))
+            return;
+        add(ps, rva + off + 24, rd32(e + 20)); /* PointerToRawData = AddressOfRawData */
+    }
+}
+
+static void collect(const dx_dump *d, uint64_t base, patches *ps)
+{
+    uint8_t mz[64];
+    ps->n = 0;
+    if (!read_at(d, base, mz, sizeof mz) || rd16(mz) != 0x5a4d)
+        return;
+    uint64_t nt = base + rd32(mz + 0x3c);
+    uint8_t sig[4];
+    if (rd32(mz + 0x3c) > 0x10000000 || !read_at(d, nt, sig, 4) || rd32(sig) != 0x4550)
+        return;
+    patch_sections(d, base, nt, ps);
+    patch_directories(d, base, nt, ps);
+}
+
+bool dx_pe_image_present(const dx_dump *d, uint64_t base)
+{
+    dx_pe_section s[1];
+    return dx_pe_sections(d, base, s, 1) > 0;
+}
+
+size_t dx_pe_image_read(const dx_dump *d, uint64_t base, uint64_t size, uint64_t offset, void *buf, size_t len)
+{
+    if (offset >= size)
+        return 0;
+    if (len > size - offset)
+        len = (size_t)(size - offset);
+    uint8_t *out = buf;
+    for (size_t done = 0; done < len;) {
+        done += dx_dump_read(d, base + offset + done, out + done, len - done);
+        if (done < len) { /* a page the dump lacks: zeros up to the next page */
+            uint64_t at = offset + done, next = (at | 0xfff) + 1;
+            size_t gap = next - at < len - done ? (size_t)(next - at) : len - done;
+            memset(out + done, 0, gap);
+            done += gap;
+        }
+    }
+    patches ps;
+    collect(d, base, &ps);
+    for (size_t i = 0; i < ps.n; i++) {
+        uint8_t v[4] = {(uint8_t)ps.p[i].value, (uint8_t)(ps.p[i].value >> 8), (uint8_t)(ps.p[i].value >> 16),
+                        (uint8_t)(ps.p[i].value >> 24)};
+        for (int k = 0; k < 4; k++) {
+            uint64_t at = ps.p[i].at + (uint64_t)k;
+            if (at >= offset && at - offset < len)
+                out[at - offset] = v[k];
+        }
+    }
+    return len;
+}
