@@ -591,18 +591,25 @@ static void test_unmapped_zero(void **state)
     }
 }
 
-/* A reset keeps the engine and the chunks the session never changed, so
- * code that a patch replaced and that already ran must not survive it. */
-static void test_reset_drops_patched_code(void **state)
+/* The manifest's first fib case: its argument, and the result it returns. */
+static uint64_t fib_case(dx_arg arg[1])
 {
-    (void)state;
     const mj *c = first_case("fib");
-    dx_arg arg[1];
     assert_int_equal(tp_case_args(c, arg, 1), 1);
     uint64_t want;
     int w;
     bool f;
     assert_true(tp_value(mj_get(c, "result"), &want, &w, &f));
+    return want;
+}
+
+/* A reset keeps the engine and the chunks the session never changed, so
+ * code that a patch replaced and that already ran must not survive it. */
+static void test_reset_drops_patched_code(void **state)
+{
+    (void)state;
+    dx_arg arg[1];
+    uint64_t want = fib_case(arg);
     static const uint8_t ret7[] = {0xb8, 0x07, 0x00, 0x00, 0x00, 0xc3}; /* mov eax, 7; ret */
     uint64_t fib = func("fib");
     for (int mode = 0; mode < 2; mode++) {
@@ -748,13 +755,8 @@ static uint64_t second_insn(dx_exec *e, uint64_t fn)
 static void test_breakpoints(void **state)
 {
     (void)state;
-    const mj *c = first_case("fib");
     dx_arg arg[1];
-    assert_int_equal(tp_case_args(c, arg, 1), 1);
-    uint64_t want;
-    int w;
-    bool f;
-    assert_true(tp_value(mj_get(c, "result"), &want, &w, &f));
+    uint64_t want = fib_case(arg);
     uint64_t fib = func("fib");
     for (int mode = 0; mode < 2; mode++) {
         dx_exec *e = new_exec(modes[mode]);
