@@ -102,7 +102,7 @@ void dx_exec_reset(dx_exec *e)
     uint32_t tid = dx_exec_current_thread(e);
     if (e->uc) {
         uint64_t scratch = e->scratch;
-        mem_unmap_changed(e); /* which drops the code translated from it */
+        mem_unmap_all(e); /* which drops the code translated from it */
         if (e->clean)
             uc_context_restore(e->uc, e->clean);
         e->cpu_dirty = false;

@@ -13,7 +13,6 @@
 
 typedef struct chunk {
     uint64_t start, end;
-    bool as_dumped; /* read-only and never written: a reset may keep it */
 } chunk;
 
 typedef struct watch {
@@ -91,7 +90,7 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill);
 bool mem_is_mapped(const dx_exec *e, uint64_t addr, uint64_t *chunk_end);
 int mem_map_scratch(dx_exec *e);
 void mem_forget(dx_exec *e);
-void mem_unmap_changed(dx_exec *e);
+void mem_unmap_all(dx_exec *e);
 
 /* engine.c */
 int engine_ensure(dx_exec *e, char *err, size_t errlen);

@@ -117,7 +117,7 @@ static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot)
         return false;
     size_t i = chunk_index(e, start);
     memmove(&e->chunks[i + 1], &e->chunks[i], (e->nchunks - i) * sizeof *e->chunks);
-    e->chunks[i] = (chunk){start, end, false};
+    e->chunks[i] = (chunk){start, end};
     e->nchunks++;
     e->mapped_bytes += end - start;
     return true;
@@ -186,10 +186,8 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
         end += PAGE;
     if (!chunk_add(e, start, end, prot))
         return false;
-    if (held) {
+    if (held)
         copy_from_dump(e, start, end);
-        e->chunks[chunk_index(e, start)].as_dumped = !(prot & UC_PROT_WRITE);
-    }
     return true;
 }
 
@@ -224,24 +222,14 @@ int mem_map_scratch(dx_exec *e)
     return -1;
 }
 
-/* Unmap every chunk whose bytes may differ from the dump's, the scratch
- * area among them. Read-only chunks stay, with the code translated from
- * them: a reset then costs little more than what the session changed. */
-void mem_unmap_changed(dx_exec *e)
+/* Unmap everything the session paged in, the scratch area too. Keeping
+ * the chunks the session never wrote would save paging them in again, but
+ * they would count against the memory limit of the session after it. */
+void mem_unmap_all(dx_exec *e)
 {
-    size_t kept = 0;
-    e->mapped_bytes = 0;
-    for (size_t i = 0; i < e->nchunks; i++) {
-        chunk c = e->chunks[i];
-        if (!c.as_dumped) {
-            uc_mem_unmap(e->uc, c.start, c.end - c.start);
-            continue;
-        }
-        e->chunks[kept++] = c;
-        e->mapped_bytes += c.end - c.start;
-    }
-    e->nchunks = kept;
-    e->scratch = 0;
+    for (size_t i = 0; i < e->nchunks; i++)
+        uc_mem_unmap(e->uc, e->chunks[i].start, e->chunks[i].end - e->chunks[i].start);
+    mem_forget(e);
 }
 
 /* Drop the record of what is mapped (the engine itself is gone). */
@@ -287,8 +275,6 @@ int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *
             return -1;
         }
     }
-    for (size_t i = chunk_index(e, addr); i < e->nchunks && e->chunks[i].start < addr + len; i++)
-        e->chunks[i].as_dumped = false;
     if (uc_mem_write(e->uc, addr, buf, len) != UC_ERR_OK) {
         snprintf(err, errlen, "cannot write %zu bytes at 0x%llx", len, (unsigned long long)addr);
         return -1;
