@@ -156,6 +156,8 @@ uint64_t dx_dump_memory_bytes(const dx_dump *d);
  * (ranges that touch count as one); fewer than len means addr+result is the
  * first address the dump does not hold. */
 size_t dx_dump_read(const dx_dump *d, uint64_t addr, void *buf, size_t len);
+/* All len bytes, with zeros where the dump holds nothing. */
+void dx_dump_read_filled(const dx_dump *d, uint64_t addr, void *buf, size_t len);
 
 /* Human names. */
 const char *dx_exception_name(uint32_t code); /* "EXCEPTION_ACCESS_VIOLATION" or NULL */

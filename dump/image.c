@@ -8,7 +8,9 @@
 
 #include <stdio.h>
 
-#define MAX_PATCHES 256
+#define MAX_SECTIONS 96 /* as many as the emulator reads; 4 patches each */
+#define MAX_DEBUG_ENTRIES 16
+#define MAX_PATCHES (2 + 4 * MAX_SECTIONS + 2 + MAX_DEBUG_ENTRIES)
 
 typedef struct patch {
     uint64_t at; /* offset in the image */
@@ -43,7 +45,7 @@ static void patch_sections(const dx_dump *d, uint64_t base, uint64_t nt, patches
     add(ps, nt + 4 + 8 - base, 0);  /* PointerToSymbolTable */
     add(ps, nt + 4 + 12 - base, 0); /* NumberOfSymbols */
     uint64_t table = nt + 24 + optsize;
-    for (uint16_t i = 0; i < nsec && ps->n + 4 <= MAX_PATCHES; i++) {
+    for (uint16_t i = 0; i < nsec && i < MAX_SECTIONS; i++) {
         uint8_t h[40];
         uint64_t at = table + 40ull * i;
         if (!read_at(d, at, h, sizeof h))
@@ -64,18 +66,27 @@ static void patch_sections(const dx_dump *d, uint64_t base, uint64_t nt, patches
  * certificate table exists only in the file. */
 static void patch_directories(const dx_dump *d, uint64_t base, uint64_t nt, patches *ps)
 {
-    uint8_t m[2];
-    if (!read_at(d, nt + 24, m, 2))
+    uint8_t fh[20], m[2];
+    if (!read_at(d, nt + 4, fh, sizeof fh) || !read_at(d, nt + 24, m, 2))
         return;
-    uint16_t magic = rd16(m);
-    uint64_t dirs = nt + 24 + (magic == 0x20b ? 112 : 96);
-    add(ps, dirs + 8 * 4 - base, 0); /* IMAGE_DIRECTORY_ENTRY_SECURITY */
-    add(ps, dirs + 8 * 4 + 4 - base, 0);
+    bool pe32plus = rd16(m) == 0x20b;
+    uint32_t optsize = rd16(fh + 16), fixed = pe32plus ? 112 : 96;
+    uint8_t count[4];
+    if (optsize < fixed || !read_at(d, nt + 24 + fixed - 4, count, 4))
+        return;
+    /* Only the directories both the count and the optional header hold. */
+    uint32_t ndirs = rd32(count), room = (optsize - fixed) / 8;
+    ndirs = ndirs < room ? ndirs : room;
+    uint64_t dirs = nt + 24 + fixed;
+    if (ndirs > 4) {
+        add(ps, dirs + 8 * 4 - base, 0); /* IMAGE_DIRECTORY_ENTRY_SECURITY */
+        add(ps, dirs + 8 * 4 + 4 - base, 0);
+    }
     uint8_t dbg[8];
-    if (!read_at(d, dirs + 8 * 6, dbg, sizeof dbg))
+    if (ndirs <= 6 || !read_at(d, dirs + 8 * 6, dbg, sizeof dbg))
         return;
     uint32_t rva = rd32(dbg), size = rd32(dbg + 4);
-    for (uint32_t off = 0; rva && off + 28 <= size && ps->n < MAX_PATCHES; off += 28) {
+    for (uint32_t off = 0; rva && off + 28 <= size && off / 28 < MAX_DEBUG_ENTRIES; off += 28) {
         uint8_t e[28];
         if (!read_at(d, base + rva + off, e, sizeof e))
             return;
@@ -110,15 +121,7 @@ size_t dx_pe_image_read(const dx_dump *d, uint64_t base, uint64_t size, uint64_t
     if (len > size - offset)
         len = (size_t)(size - offset);
     uint8_t *out = buf;
-    for (size_t done = 0; done < len;) {
-        done += dx_dump_read(d, base + offset + done, out + done, len - done);
-        if (done < len) { /* a page the dump lacks: zeros up to the next page */
-            uint64_t at = offset + done, next = (at | 0xfff) + 1;
-            size_t gap = next - at < len - done ? (size_t)(next - at) : len - done;
-            memset(out + done, 0, gap);
-            done += gap;
-        }
-    }
+    dx_dump_read_filled(d, base + offset, out, len);
     patches ps;
     collect(d, base, &ps);
     for (size_t i = 0; i < ps.n; i++) {

@@ -95,3 +95,20 @@ size_t dx_dump_read(const dx_dump *d, uint64_t addr, void *buf, size_t len)
     }
     return done;
 }
+
+void dx_dump_read_filled(const dx_dump *d, uint64_t addr, void *buf, size_t len)
+{
+    uint8_t *out = buf;
+    for (size_t done = 0; done < len;) {
+        done += dx_dump_read(d, addr + done, out + done, len - done);
+        if (done == len)
+            break;
+        uint64_t at = addr + done;
+        const dx_range *next = dx_dump_range_after(d, at);
+        size_t gap = len - done;
+        if (next && next->base - at < gap)
+            gap = (size_t)(next->base - at);
+        memset(out + done, 0, gap);
+        done += gap;
+    }
+}

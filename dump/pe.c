@@ -173,9 +173,41 @@ int dx_pe_find_export(const dx_dump *d, uint64_t base, const char *name, uint64_
     return -1;
 }
 
+/* The export nearest below addr whose name the dump holds: a few tries,
+ * each below the address whose name was missing. */
+static int nearest_named(const dx_dump *d, const exports *x, const uint8_t *ords, const uint8_t *funcs, uint64_t addr,
+                         char *name, size_t namelen, uint64_t *offset)
+{
+    uint64_t below = addr + 1;
+    for (int tries = 0; tries < 8 && below > x->base; tries++) {
+        uint64_t best = 0;
+        uint32_t best_name = 0;
+        for (uint32_t i = 0; i < x->nnames; i++) {
+            uint16_t ord = rd16(ords + 2ull * i);
+            uint32_t rva = ord < x->nfuncs ? rd32(funcs + 4ull * ord) : 0;
+            uint64_t at = x->base + rva;
+            bool forwarder = rva - x->dir_rva < x->dir_size;
+            if (rva && !forwarder && at < below && at > best) {
+                best = at;
+                best_name = i;
+            }
+        }
+        if (!best)
+            return -1;
+        char cur[MAX_NAME];
+        if (export_name(d, x, best_name, cur, sizeof cur)) {
+            snprintf(name, namelen, "%s", cur);
+            *offset = addr - best;
+            return 0;
+        }
+        below = best;
+    }
+    return -1;
+}
+
 /* Both tables are read whole (at most 384 KiB, as load_exports bounds
  * them): one read each instead of two per export matters when every stop
- * report names its address. Entries past what the dump holds are skipped. */
+ * report names its address. Entries the dump lacks read as zeros. */
 int dx_pe_nearest_export(const dx_dump *d, uint64_t base, uint64_t addr, char *name, size_t namelen,
                          uint64_t *offset)
 {
@@ -183,29 +215,13 @@ int dx_pe_nearest_export(const dx_dump *d, uint64_t base, uint64_t addr, char *n
     if (!load_exports(d, base, &x) || !x.nnames || !x.nfuncs)
         return -1;
     uint8_t *ords = malloc(2ull * x.nnames), *funcs = malloc(4ull * x.nfuncs);
-    size_t nords = 0, nfuncs = 0;
+    int rc = -1;
     if (ords && funcs) {
-        nords = dx_dump_read(d, base + x.ordinals, ords, 2ull * x.nnames) / 2;
-        nfuncs = dx_dump_read(d, base + x.funcs, funcs, 4ull * x.nfuncs) / 4;
-    }
-    uint64_t best = 0;
-    size_t best_name = 0;
-    for (size_t i = 0; i < nords; i++) {
-        uint16_t ord = rd16(ords + 2 * i);
-        uint32_t rva = ord < nfuncs ? rd32(funcs + 4ull * ord) : 0;
-        uint64_t at = base + rva;
-        bool forwarder = rva - x.dir_rva < x.dir_size;
-        if (rva && !forwarder && at <= addr && at > best) {
-            best = at;
-            best_name = i;
-        }
+        dx_dump_read_filled(d, base + x.ordinals, ords, 2ull * x.nnames);
+        dx_dump_read_filled(d, base + x.funcs, funcs, 4ull * x.nfuncs);
+        rc = nearest_named(d, &x, ords, funcs, addr, name, namelen, offset);
     }
     free(ords);
     free(funcs);
-    char cur[MAX_NAME];
-    if (!best || !export_name(d, &x, (uint32_t)best_name, cur, sizeof cur))
-        return -1;
-    snprintf(name, namelen, "%s", cur);
-    *offset = addr - best;
-    return 0;
+    return rc;
 }

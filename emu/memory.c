@@ -266,6 +266,10 @@ size_t dx_exec_read(dx_exec *e, uint64_t addr, void *buf, size_t len)
 
 int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *err, size_t errlen)
 {
+    if (len && addr + len - 1 < addr) {
+        snprintf(err, errlen, "cannot write past the end of the address space");
+        return -1;
+    }
     if (engine_ensure(e, err, errlen) != 0)
         return -1;
     for (uint64_t page = addr & ~(PAGE - 1); page < addr + len; page += PAGE) {

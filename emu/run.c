@@ -447,7 +447,7 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
         atomic_store(&e->running, false);
         watch_disarm(e);
         regs_from_uc(e);
-        if (!e->trap.pending || e->stopped || !step_over_trap(e))
+        if (!e->trap.pending || e->stopped || e->timed_out || !step_over_trap(e))
             break;
     }
     double elapsed = seconds_now() - t0;

@@ -138,6 +138,9 @@ void dx_target_reset(dx_target *t, const dx_exec_options *o)
     dx_exec_break_clear(e);
     dx_exec_interrupt_clear(e);
     dx_exec_reset(e);
+    const dx_thread *def = dx_dump_default_thread(d);
+    if (def)
+        dx_exec_select_thread(e, def->tid);
     *dx_exec_options_of(e) = *o;
     set_last_from_dump(t);
 }

@@ -156,6 +156,14 @@ static void test_image_as_file(void **state)
     assert_int_equal(dx_pe_image_read(d, ALPHA, MDW_PE_SIZE, MDW_PE_SIZE - 2, field, 4), 2);
     assert_int_equal(dx_pe_image_read(d, ALPHA, MDW_PE_SIZE, MDW_PE_SIZE, field, 4), 0);
     assert_int_equal(dx_pe_image_read(d, ALPHA, MDW_PE_SIZE, UINT64_MAX, field, 4), 0);
+    /* dx_dump_read_filled across the end of what the dump holds. */
+    uint8_t edge[32], want[16];
+    memset(edge, 0xaa, sizeof edge);
+    dx_dump_read_filled(d, NOCODE + 0xff0, edge, sizeof edge);
+    assert_int_equal(dx_dump_read(d, NOCODE + 0xff0, want, sizeof want), sizeof want);
+    assert_memory_equal(edge, want, sizeof want);
+    for (size_t i = 16; i < sizeof edge; i++)
+        assert_int_equal(edge[i], 0);
     /* nocode's dump holds only its headers: the rest reads as zeros. */
     memset(img, 0xaa, sizeof img);
     assert_int_equal(dx_pe_image_read(d, NOCODE, MDW_PE_SIZE, 0, img, sizeof img), MDW_PE_SIZE);
