@@ -148,9 +148,10 @@ class DCall(gdb.Command):
 class Connect(gdb.Command):
     """Attach to a DumpExec server, load its DLLs and list its modules: dumpexec-connect HOST:PORT.
 
-    The DLLs' paths are Windows paths: with dos-based file names gdb reads
-    each image from the server, which serves it from dump memory. gdb loads
-    libraries at connection only with an executable, hence `sharedlibrary`."""
+    Module paths are Windows paths: with dos-based file names gdb reads each
+    image from the server, which serves it from dump memory. A dump without
+    the executable's image leaves gdb with no executable, and then gdb loads
+    libraries only when asked, hence `sharedlibrary`."""
 
     def __init__(self):
         super().__init__("dumpexec-connect", gdb.COMMAND_RUNNING)

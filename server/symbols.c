@@ -45,9 +45,14 @@ int dx_symbols_exec_file(void *ctx, dx_buf *out)
     dx_target *t = ctx;
     const dx_module *main_image = dx_dump_module(t->dump, 0);
     char path[4096];
-    if (!main_image || !dx_symbols_host_path(t, main_image->path, path, sizeof path))
+    if (!main_image)
         return -1;
-    dx_buf_printf(out, "%s", path);
+    if (dx_symbols_host_path(t, main_image->path, path, sizeof path))
+        dx_buf_printf(out, "%s", path);
+    else if (dx_pe_image_present(t->dump, main_image->base))
+        dx_buf_printf(out, "%s", main_image->path); /* served from memory by dx_symbols_open */
+    else
+        return -1;
     return 0;
 }
 

@@ -60,19 +60,27 @@ def gdb_reads_dlls_from_dump_memory(cfg):
     with Server(cfg, cfg.dump("full")) as srv:
         t = gdb_batch(srv.port, ["dumpexec-connect %s:%d" % (HOST, srv.port), "info sharedlibrary",
                                  "info symbol $pc", "monitor threads"], connect=False, setup=("source " + script,))
+        # Plain `target remote`: the executable comes from dump memory too, and with it the DLLs.
+        plain = gdb_batch(srv.port, ["info sharedlibrary", "info symbol $pc", "info symbol 0x%x" % m.fn("add2")],
+                          setup=("set target-file-system-kind dos-based",))
     check_dlls_from_memory(cfg, m, t.section(1), t.section(2))
     mine = re.search(r"ntdll\.dll!(?:Nt|Zw)(\w+)\+0x14", t.section(3))
     check(mine and (mine.group(1) + " + 20") in t.section(2), "gdb and the server name the same export",
           t.section(2) + t.section(3))
+    check_dlls_from_memory(cfg, m, plain.section(0), plain.section(1))
+    check("testprog!add2 in section .text" in plain.section(2), "the executable's exports name its code",
+          plain.section(2))
     if not have_tool("x86_64-w64-mingw32-gdb"):
         print("  (Windows-aware gdb skipped: no x86_64-w64-mingw32-gdb)")
         return
     with Server(cfg, cfg.dump("full"), ["--osabi", "windows"]) as srv:
         text, rc, timed_out = _run(["x86_64-w64-mingw32-gdb", "-batch", "-nx", "-iex", "set pagination off",
-                                    "-ex", "target remote %s:%d" % (HOST, srv.port), "-ex", "sharedlibrary",
-                                    "-ex", "info sharedlibrary", "-ex", "info symbol $pc"], 60)
+                                    "-ex", "target remote %s:%d" % (HOST, srv.port), "-ex", "info sharedlibrary",
+                                    "-ex", "info symbol $pc", "-ex", "bt"], 60)
     check(not timed_out, "Windows-aware gdb finished", text)
     check_dlls_from_memory(cfg, m, text, text)
+    check(re.search(r"in KERNEL32!BaseThreadInitThunk \(\).*\n.*in ntdll!RtlUserThreadStart \(\)", text),
+          "the Windows-aware gdb unwinds to the thread's start through the images' .pdata", text)
 
 
 @test
