@@ -2,6 +2,7 @@
  * symbol files the target offers. Replies are F<result>[;data] or F-1,<errno>. */
 #include "internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 #define GDB_ENOENT 2
@@ -58,7 +59,7 @@ static int file_pread(rsp_session *s, const char *pkt, size_t len, dx_buf *reply
         return 0;
     const char *p = pkt + strlen("vFile:pread:");
     uint64_t fd, count, offset;
-    if (!rsp_parse_addr_len(&p, &fd, &count) || *p++ != ',' || !rsp_parse_hex_u64(&p, &offset)) {
+    if (!rsp_parse_addr_len(&p, &fd, &count) || *p++ != ',' || !rsp_parse_hex_u64(&p, &offset) || fd > INT_MAX) {
         fail(reply, GDB_EINVAL);
         return 0;
     }
@@ -83,7 +84,7 @@ static int file_close(rsp_session *s, const char *pkt, size_t len, dx_buf *reply
         return 0;
     const char *p = pkt + strlen("vFile:close:");
     uint64_t fd;
-    if (!rsp_parse_hex_u64(&p, &fd) || s->ops->file_close(s->target, (int)fd) != 0)
+    if (!rsp_parse_hex_u64(&p, &fd) || fd > INT_MAX || s->ops->file_close(s->target, (int)fd) != 0)
         fail(reply, GDB_EBADF);
     else
         dx_buf_printf(reply, "F0");

@@ -21,12 +21,22 @@ static const char *basename_any(const char *path)
     return b;
 }
 
-/* The file in the symbols folder named like path's last component. */
+static bool names_a_module(const dx_dump *d, const char *name)
+{
+    for (size_t i = 0; i < dx_dump_module_count(d); i++)
+        if (strcasecmp(dx_dump_module(d, i)->basename, name) == 0)
+            return true;
+    return false;
+}
+
+/* The file in the symbols folder named like path's last component, which
+ * must be the file name of a module of the dump: a client reads no other
+ * host file. */
 bool dx_symbols_host_path(const dx_target *t, const char *path, char *out, size_t outlen)
 {
-    if (!t->symbols_dir)
-        return false;
     const char *want = basename_any(path);
+    if (!t->symbols_dir || !names_a_module(t->dump, want))
+        return false;
     DIR *d = opendir(t->symbols_dir);
     bool found = false;
     for (struct dirent *e; d && !found && (e = readdir(d));) {

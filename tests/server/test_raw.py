@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (G_BYTES, REGS, RspClient, Server, Suite, TestFailure, check, frame, le_hex,  # noqa: E402
-                     parse_g, setup_endless_loop)
+                     parse_g, setup_endless_loop, unescape)
 
 suite = Suite("test_raw")
 test = suite.test
@@ -224,6 +224,45 @@ def unknown_packets_get_empty_replies(cfg):
             r = c.rq(p)
             check(r == "", "unknown packet %r must get an empty reply, got %r" % (p, r[:80]))
         check(c.rq("?").startswith("T"), "session still fine")
+
+
+def vfile_open(c, path):
+    return c.rq("vFile:open:%s,0,0" % path.encode().hex())
+
+
+def vfile_pread(c, fd, count, offset):
+    r = c.request("vFile:pread:%x,%x,%x" % (fd, count, offset))
+    head, _, data = r.partition(b";")
+    check(head.startswith(b"F") and not head.startswith(b"F-"), "pread failed: %r" % r[:40])
+    data = unescape(data)
+    check(len(data) == int(head[1:], 16), "pread length %r for %d bytes" % (head, len(data)))
+    return data
+
+
+@test
+def vfile_serves_module_files_and_images_only(cfg):
+    """Host files only from --symbols DIR and only under a module's name; other modules as their
+    images in dump memory; nothing else, however the path is spelled."""
+    with Server(cfg, cfg.dump("full"), ["--symbols", cfg.fixtures_src]) as srv, RspClient(srv.port) as c:
+        c.handshake()
+        for path in ("/etc/passwd", "testprog.c", "../testprog.c", "..", ".", "", "C:/windows/system32/nosuch.dll",
+                     cfg.fixtures_src + "/README.md"):
+            check(vfile_open(c, path).startswith("F-1"), "vFile:open %r must fail" % path)
+        fd = int(vfile_open(c, "/anywhere/TESTPROG.EXE")[1:], 16)
+        with open(os.path.join(cfg.fixtures_src, "testprog.exe"), "rb") as f:
+            exe = f.read()
+        check(vfile_pread(c, fd, 0x200, 0) == exe[:0x200], "the exe's host file, by its name in any case")
+        check(vfile_pread(c, fd, 0x100, len(exe)) == b"", "reading past the end gives nothing")
+        check(c.rq("vFile:close:%x" % fd) == "F0" and c.rq("vFile:close:%x" % fd).startswith("F-1"),
+              "close, then close again fails")
+        fd = int(vfile_open(c, "C:/windows/system32/ntdll.dll")[1:], 16)
+        head = vfile_pread(c, fd, 0x400, 0)
+        check(head[:2] == b"MZ", "ntdll's image from dump memory starts with MZ")
+        for bad in ("vFile:pread:100000000,10,0", "vFile:pread:%x,10,0" % (fd + 1), "vFile:close:100000000"):
+            check(c.rq(bad).startswith("F-1"), "%s must fail" % bad)
+        files = [vfile_open(c, "C:/windows/system32/kernel32.dll") for _ in range(40)]
+        check(files[-1].startswith("F-1") and all(f.startswith("F") for f in files), "descriptors run out cleanly")
+        check(c.rq("?").startswith("T"), "the session goes on")
 
 
 @test
