@@ -74,19 +74,29 @@ static int best_pair(dx_exec *e, uint64_t dx_arg_v, uint64_t dx_rax, raw_uc *r, 
 
 typedef enum mode { M_PLAIN, M_BREAKS, M_WATCH, M_TRACE, M_COUNT } mode;
 
+static uint64_t elsewhere(void)
+{
+    const dx_module *other = dx_dump_find_module(dump, "ntdll");
+    return other ? other->base : 0x170000000ull;
+}
+
+/* 100 breakpoints in another module's code */
+static void add_breakpoints(dx_exec *e)
+{
+    for (int i = 0; i < 100; i++)
+        dx_exec_break_add(e, elsewhere() + 0x1000 + (uint64_t)i * 0x40);
+}
+
 static dx_exec *make_exec(mode m, FILE *devnull, char *err, size_t errlen)
 {
     dx_exec *e;
     dx_exec_options o = {.max_insns = m == M_COUNT ? (uint64_t)1e15 : 0};
     if (dx_exec_new(dump, &o, &e, err, errlen) != 0)
         return NULL;
-    const dx_module *other = dx_dump_find_module(dump, "ntdll");
-    uint64_t elsewhere = other ? other->base : 0x170000000ull;
-    if (m == M_BREAKS) /* 100 breakpoints in another module's code */
-        for (int i = 0; i < 100; i++)
-            dx_exec_break_add(e, elsewhere + 0x1000 + (uint64_t)i * 0x40);
+    if (m == M_BREAKS)
+        add_breakpoints(e);
     if (m == M_WATCH) /* a write watchpoint on a page the code never touches */
-        dx_exec_watch_add(e, elsewhere + 0x100, 8, DX_WATCH_WRITE);
+        dx_exec_watch_add(e, elsewhere() + 0x100, 8, DX_WATCH_WRITE);
     if (m == M_TRACE)
         dx_exec_trace(e, devnull);
     return e;
@@ -115,7 +125,10 @@ void fig_exec(void)
     bool have_raw = raw_open(&raw, d, "testprog.exe", false) == 0;
     bool have_rawc = raw_open(&rawc, d, "testprog.exe", true) == 0;
     dx_exec *counter = make_exec(M_COUNT, NULL, err, sizeof err);
-    if (!have_raw || !have_rawc || !counter || !devnull) {
+    dx_exec *counter_bp = make_exec(M_COUNT, NULL, err, sizeof err);
+    if (counter_bp)
+        add_breakpoints(counter_bp);
+    if (!have_raw || !have_rawc || !counter || !counter_bp || !devnull) {
         bench_fail("exec", "cannot set up bare Unicorn or the executor");
         goto out;
     }
@@ -138,6 +151,10 @@ void fig_exec(void)
         double tc0 = now_s();
         dx_call1(counter, wl->addr, wl->arg_fast, &again, NULL); /* warm, for the info figure */
         double tcount = now_s() - tc0;
+        dx_call1(counter_bp, wl->addr, wl->arg_fast, &again, NULL);
+        tc0 = now_s();
+        dx_call1(counter_bp, wl->addr, wl->arg_fast, &again, NULL);
+        double tcount_bp = now_s() - tc0;
         uint64_t rax;
         rawc.count = 0;
         if (raw_call(&rawc, wl->addr, &wl->arg_fast, 1, &rax) != 0 || rax != wl->rax_fast) {
@@ -218,10 +235,15 @@ void fig_exec(void)
         snprintf(name, sizeof name, "exec_%s_insn_limit", wl->name);
         bench_result(name, (double)wl->insns_fast / tcount / 1e6, "Minsn/s", raw_rate / 1e6,
                      "Minsn/s bare", true, "(info: max_insns set)", HOLDS_NA);
+        snprintf(name, sizeof name, "exec_%s_insn_limit_100bp", wl->name);
+        bench_result(name, (double)wl->insns_fast / tcount_bp / 1e6, "Minsn/s", (double)wl->insns_fast / tcount / 1e6,
+                     "Minsn/s without breakpoints", true, "(info: max_insns set)", HOLDS_NA);
     }
 out:
     if (counter)
         dx_exec_free(counter);
+    if (counter_bp)
+        dx_exec_free(counter_bp);
     if (have_raw)
         raw_close(&raw);
     if (have_rawc)

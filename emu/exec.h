@@ -101,6 +101,7 @@ void dx_exec_interrupt(dx_exec *e);
 void dx_exec_interrupt_clear(dx_exec *e);
 
 /* Breakpoints and watchpoints; adding an existing one is not an error. */
+#define DX_MAX_BREAKPOINTS 65536
 int dx_exec_break_add(dx_exec *e, uint64_t addr);
 int dx_exec_break_remove(dx_exec *e, uint64_t addr);
 typedef enum dx_watch_kind { DX_WATCH_WRITE = 1, DX_WATCH_READ = 2, DX_WATCH_ACCESS = 3 } dx_watch_kind;

@@ -42,12 +42,24 @@ static bool deadline_passed(dx_exec *e)
     return e->deadline && !(++e->deadline_ticks & 1023) && seconds_now() >= e->deadline;
 }
 
+/* Breakpoints are kept sorted: a run that steps checks every instruction. */
+static size_t breakpoint_index(const dx_exec *e, uint64_t addr)
+{
+    size_t lo = 0, hi = e->nbps;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->bps[mid] < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static bool is_breakpoint(const dx_exec *e, uint64_t addr)
 {
-    for (size_t i = 0; i < e->nbps; i++)
-        if (e->bps[i] == addr)
-            return true;
-    return false;
+    size_t i = breakpoint_index(e, addr);
+    return i < e->nbps && e->bps[i] == addr;
 }
 
 /* The instruction at the run's start is executed even if a breakpoint sits
@@ -257,6 +269,8 @@ int dx_exec_break_add(dx_exec *e, uint64_t addr)
 {
     if (is_breakpoint(e, addr))
         return 0;
+    if (e->nbps == DX_MAX_BREAKPOINTS)
+        return -1; /* each costs an engine hook: a client may not take all memory */
     if (e->nbps == e->capbps) {
         size_t cap = e->capbps ? e->capbps * 2 : 16;
         uint64_t *bps = realloc(e->bps, cap * sizeof *bps);
@@ -268,10 +282,14 @@ int dx_exec_break_add(dx_exec *e, uint64_t addr)
         e->bp_hooks = hooks;
         e->capbps = cap;
     }
-    e->bps[e->nbps] = addr;
-    e->bp_hooks[e->nbps] = 0;
+    size_t i = breakpoint_index(e, addr);
+    memmove(&e->bps[i + 1], &e->bps[i], (e->nbps - i) * sizeof *e->bps);
+    memmove(&e->bp_hooks[i + 1], &e->bp_hooks[i], (e->nbps - i) * sizeof *e->bp_hooks);
+    e->bps[i] = addr;
+    e->bp_hooks[i] = 0;
     if (e->uc) {
-        e->bp_hooks[e->nbps] = add_code_hook(e, on_breakpoint, addr, addr);
+        if (!e->step_hook)
+            e->bp_hooks[i] = add_code_hook(e, on_breakpoint, addr, addr);
         uc_ctl_remove_cache(e->uc, addr, addr + 1);
     }
     e->nbps++;
@@ -280,19 +298,17 @@ int dx_exec_break_add(dx_exec *e, uint64_t addr)
 
 int dx_exec_break_remove(dx_exec *e, uint64_t addr)
 {
-    for (size_t i = 0; i < e->nbps; i++) {
-        if (e->bps[i] != addr)
-            continue;
-        if (e->uc && e->bp_hooks[i]) {
-            uc_hook_del(e->uc, e->bp_hooks[i]);
-            uc_ctl_remove_cache(e->uc, addr, addr + 1);
-        }
-        e->bps[i] = e->bps[e->nbps - 1];
-        e->bp_hooks[i] = e->bp_hooks[e->nbps - 1];
-        e->nbps--;
-        return 0;
-    }
-    return -1;
+    size_t i = breakpoint_index(e, addr);
+    if (i == e->nbps || e->bps[i] != addr)
+        return -1;
+    if (e->uc && e->bp_hooks[i])
+        uc_hook_del(e->uc, e->bp_hooks[i]);
+    if (e->uc)
+        uc_ctl_remove_cache(e->uc, addr, addr + 1);
+    e->nbps--;
+    memmove(&e->bps[i], &e->bps[i + 1], (e->nbps - i) * sizeof *e->bps);
+    memmove(&e->bp_hooks[i], &e->bp_hooks[i + 1], (e->nbps - i) * sizeof *e->bp_hooks);
+    return 0;
 }
 
 void dx_exec_break_clear(dx_exec *e)
@@ -307,11 +323,27 @@ static run_mode current_mode(const dx_exec *e)
     return e->step_hook ? RUN_INSN : e->block_hook ? RUN_BLOCK : RUN_FAST;
 }
 
+/* A breakpoint has a hook of its own only where no instruction hook checks
+ * every address anyway: Unicorn weighs each code hook at every instruction
+ * that some hook covers, so 100 of them made stepping runs ten times slower. */
+static void breakpoint_hooks(dx_exec *e, bool on)
+{
+    for (size_t i = 0; i < e->nbps; i++) {
+        if (on && !e->bp_hooks[i]) {
+            e->bp_hooks[i] = add_code_hook(e, on_breakpoint, e->bps[i], e->bps[i]);
+        } else if (!on && e->bp_hooks[i]) {
+            uc_hook_del(e->uc, e->bp_hooks[i]);
+            e->bp_hooks[i] = 0;
+        }
+    }
+}
+
 /* Unicorn bakes hooks into translated blocks: a new mode needs a flush. */
 static void set_mode(dx_exec *e, run_mode mode)
 {
     if (mode == current_mode(e))
         return;
+    breakpoint_hooks(e, mode != RUN_INSN);
     if (e->step_hook)
         uc_hook_del(e->uc, e->step_hook);
     if (e->block_hook)

@@ -791,6 +791,30 @@ static void test_breakpoints(void **state)
     }
 }
 
+/* Breakpoints stay sorted whatever the order they come in, and there is a
+ * limit to them. */
+static void test_breakpoint_limit_and_order(void **state)
+{
+    (void)state;
+    dx_exec *e = new_exec(0);
+    for (uint64_t i = 0; i < DX_MAX_BREAKPOINTS; i++)
+        assert_int_equal(dx_exec_break_add(e, 0x10000000 + ((i * 7919) % DX_MAX_BREAKPOINTS)), 0);
+    assert_int_equal(dx_exec_break_add(e, 0x20000000), -1);
+    assert_int_equal(dx_exec_break_add(e, 0x10000000), 0); /* an existing one is fine */
+    for (uint64_t i = 0; i < DX_MAX_BREAKPOINTS; i += 2)
+        assert_int_equal(dx_exec_break_remove(e, 0x10000000 + i), 0);
+    assert_int_equal(dx_exec_break_remove(e, 0x10000000), -1);
+    for (uint64_t i = 1; i < DX_MAX_BREAKPOINTS; i += 2)
+        assert_int_equal(dx_exec_break_remove(e, 0x10000000 + i), 0);
+    /* With none left, a call runs through. */
+    dx_arg arg[1];
+    uint64_t want = fib_case(arg);
+    dx_call_result r;
+    assert_int_equal(dx_exec_call(e, func("fib"), arg, 1, NULL, &r), 0);
+    assert_int_equal((uint32_t)r.rax, (uint32_t)want);
+    dx_exec_free(e);
+}
+
 /* gdb's `call f()` stops at a breakpoint on f itself: the called
  * function's first instruction is not a resumption from a breakpoint. */
 static void test_breakpoint_at_called_entry(void **state)
@@ -994,6 +1018,7 @@ int main(void)
         cmocka_unit_test(test_interrupt_stress),
         cmocka_unit_test(test_unmapped_zero),
         cmocka_unit_test(test_reset_drops_patched_code),
+        cmocka_unit_test(test_breakpoint_limit_and_order),
         cmocka_unit_test(test_stack_overflow),
         cmocka_unit_test(test_continue_fault_is_exact),
         cmocka_unit_test(test_memory_limit),
