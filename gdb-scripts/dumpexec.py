@@ -148,16 +148,14 @@ class DCall(gdb.Command):
 class Connect(gdb.Command):
     """Attach to a DumpExec server, load its DLLs and list its modules: dumpexec-connect HOST:PORT.
 
-    Module paths are Windows paths: with dos-based file names gdb reads each
-    image from the server, which serves it from dump memory. A dump without
-    the executable's image leaves gdb with no executable, and then gdb loads
-    libraries only when asked, hence `sharedlibrary`."""
+    The server serves the executable and DLL images from dump memory; a dump
+    without the executable's image leaves gdb with no executable, and then
+    gdb loads libraries only when asked, hence `sharedlibrary`."""
 
     def __init__(self):
         super().__init__("dumpexec-connect", gdb.COMMAND_RUNNING)
 
     def invoke(self, argument, from_tty):
-        gdb.execute("set target-file-system-kind dos-based")
         gdb.execute("target remote " + (argument.strip() or "127.0.0.1:1234"))
         gdb.execute("sharedlibrary", to_string=True)
         gdb.write(monitor("modules"))

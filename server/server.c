@@ -312,6 +312,7 @@ static conn *conn_new(server *srv)
     }
     c->target.symbols_dir = srv->opt.symbols_dir;
     c->target.libraries_with_symbols_only = srv->opt.libraries_with_symbols_only;
+    c->target.unix_names = !srv->opt.rsp.osabi_windows;
     uv_mutex_init(&c->mu);
     uv_cond_init(&c->cv);
     uv_async_init(&srv->loop, &c->done, on_job_done);

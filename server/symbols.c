@@ -50,6 +50,19 @@ bool dx_symbols_host_path(const dx_target *t, const char *path, char *out, size_
     return found;
 }
 
+/* The module's path as gdb gets it: C:\dir\file.dll, or /C:/dir/file.dll. */
+void dx_symbols_module_name(const dx_target *t, const dx_module *m, dx_buf *out)
+{
+    if (!t->unix_names) {
+        dx_buf_printf(out, "%s", m->path);
+        return;
+    }
+    if (m->path[0] != '/' && m->path[0] != '\\')
+        dx_buf_printf(out, "/");
+    for (const char *p = m->path; *p; p++)
+        dx_buf_printf(out, "%c", *p == '\\' ? '/' : *p);
+}
+
 int dx_symbols_exec_file(void *ctx, dx_buf *out)
 {
     dx_target *t = ctx;
@@ -60,18 +73,22 @@ int dx_symbols_exec_file(void *ctx, dx_buf *out)
     if (dx_symbols_host_path(t, main_image->path, path, sizeof path))
         dx_buf_printf(out, "%s", path);
     else if (dx_pe_image_present(t->dump, main_image->base))
-        dx_buf_printf(out, "%s", main_image->path); /* served from memory by dx_symbols_open */
+        dx_symbols_module_name(t, main_image, out); /* served from memory by dx_symbols_open */
     else
         return -1;
     return 0;
 }
 
-/* "C:/windows/system32/ntdll.dll", as gdb asks for a library it was told
- * is "C:\windows\system32\ntdll.dll", or the module's bare name. */
+/* The module gdb asks for as "C:/windows/system32/ntdll.dll" (told
+ * "C:\windows\system32\ntdll.dll", with dos-based file names) or as
+ * "/C:/windows/system32/ntdll.dll" (told so by dx_symbols_module_name),
+ * else by the bare name. */
 static const dx_module *module_of_path(const dx_dump *d, const char *path)
 {
     for (size_t i = 0; i < dx_dump_module_count(d); i++) {
         const char *a = dx_dump_module(d, i)->path, *b = path;
+        if (*b == '/' && *a != '/' && *a != '\\')
+            b++; /* dx_symbols_module_name's leading slash */
         while (*a && *b && (tolower((unsigned char)*a) == tolower((unsigned char)*b) ||
                             ((*a == '\\' || *a == '/') && (*b == '\\' || *b == '/'))))
             a++, b++;

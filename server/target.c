@@ -287,8 +287,16 @@ static int libraries_xml(void *ctx, rsp_client client, dx_buf *out)
         bool local = dx_symbols_host_path(t, m->path, host, sizeof host);
         if (t->libraries_with_symbols_only && !local)
             continue;
+        dx_buf name = {0};
+        if (local)
+            dx_buf_printf(&name, "%s", host);
+        else if (client == RSP_CLIENT_GDB)
+            dx_symbols_module_name(t, m, &name);
+        else
+            dx_buf_printf(&name, "%s", m->path);
         dx_buf_printf(out, "<library name=\"");
-        xml_attr(out, local ? host : m->path);
+        xml_attr(out, dx_buf_str(&name));
+        dx_buf_free(&name);
         if (lldb)
             dx_buf_printf(out, "\"><section address=\"0x%" PRIx64 "\"/></library>\n", m->base);
         else

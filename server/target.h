@@ -18,6 +18,8 @@ typedef struct dx_target {
     int files[DX_MAX_FILES]; /* vFile descriptors + 1; 0 = free */
     const dx_module *images[DX_MAX_FILES]; /* or, in a free descriptor, an image read from memory */
     bool libraries_with_symbols_only; /* --libraries symbols */
+    bool unix_names; /* name modules to gdb as /C:/dir/file.dll: a gdb without
+                        the Windows OS ABI takes C:\dir\file.dll as relative */
     dx_exec *exec;
     rsp_stop last; /* why the target is stopped, for '?' */
     dx_exception record; /* the Windows exception behind the last stop, for $_siginfo */
@@ -57,6 +59,7 @@ int dx_symbols_close(void *t, int fd);
 int dx_symbols_load_address(void *t, const char *path, uint64_t *base);
 void dx_symbols_close_all(dx_target *t);
 bool dx_symbols_host_path(const dx_target *t, const char *path, char *out, size_t outlen);
+void dx_symbols_module_name(const dx_target *t, const dx_module *m, dx_buf *out);
 
 /* monitor.c */
 int dx_monitor(dx_target *t, const char *line, dx_buf *out);
