@@ -3,7 +3,8 @@
 #
 #  1. Debian packages (build-essential cmake pkg-config libcapstone-dev
 #     libuv1-dev libcmocka-dev xz-utils gdb lldb python3 clang
-#     libclang-rt-14-dev for libFuzzer): only the missing
+#     libclang-rt-14-dev for libFuzzer, gdb-mingw-w64 for the Windows-aware
+#     gdb of the tests): only the missing
 #     ones are installed.  As root: apt-get update && apt-get install -y.
 #     Not root: prints the sudo command to run and exits 1.
 #  2. Unicorn >= 2.1.  If pkg-config already finds one, nothing is done.
@@ -41,7 +42,7 @@ unicorn_suite=trixie
 unicorn_min=2.1
 unicorn_pkgs=(libunicorn2t64 libunicorn-dev)
 debian_pkgs=(build-essential cmake pkg-config libcapstone-dev libuv1-dev
-             libcmocka-dev xz-utils gdb lldb python3 clang libclang-rt-14-dev)
+             libcmocka-dev xz-utils gdb lldb python3 clang libclang-rt-14-dev gdb-mingw-w64)
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 skip_apt=${DUMPEXEC_SKIP_APT:-0}
