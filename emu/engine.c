@@ -91,7 +91,7 @@ void engine_close(dx_exec *e)
     e->uc = NULL;
     e->step_hook = e->count_hook = e->block_hook = 0;
     e->narmed = 0;
-    mem_forget(e);
+    mem_free(e);
 }
 
 /* Back to the dump: drop every written page and every thread's changes.

@@ -13,6 +13,7 @@
 
 typedef struct chunk {
     uint64_t start, end;
+    uint8_t *mem; /* our memory behind it (uc_mem_map_ptr), or NULL: Unicorn's */
 } chunk;
 
 typedef struct watch {
@@ -46,6 +47,8 @@ struct dx_exec {
 
     chunk *chunks; /* mapped, sorted, disjoint */
     size_t nchunks, capchunks;
+    uint8_t *spare[64]; /* CHUNK-sized memory of chunks a reset unmapped */
+    size_t nspare;
     uint64_t mapped_bytes;
     module_sections *modsec;
 
@@ -90,6 +93,7 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill);
 bool mem_is_mapped(const dx_exec *e, uint64_t addr, uint64_t *chunk_end);
 int mem_map_scratch(dx_exec *e);
 void mem_forget(dx_exec *e);
+void mem_free(dx_exec *e);
 void mem_unmap_all(dx_exec *e);
 
 /* engine.c */

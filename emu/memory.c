@@ -103,7 +103,25 @@ static bool page_held(const dx_dump *d, uint64_t page)
     return next && next->base < page + PAGE;
 }
 
-static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot)
+/* Chunks of the dump live in memory of our own, CHUNK bytes each, kept for
+ * reuse across resets: Unicorn would allocate, zero and later unmap each
+ * one, and copy into it page by page. */
+static uint8_t *chunk_memory(dx_exec *e)
+{
+    return e->nspare ? e->spare[--e->nspare] : aligned_alloc(PAGE, CHUNK);
+}
+
+static void chunk_memory_done(dx_exec *e, uint8_t *mem)
+{
+    if (mem && e->nspare < sizeof e->spare / sizeof e->spare[0])
+        e->spare[e->nspare++] = mem;
+    else
+        free(mem);
+}
+
+/* Map [start, end) with mem behind it (at least end - start bytes), or
+ * with Unicorn's own memory if mem is NULL. */
+static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot, uint8_t *mem)
 {
     if (e->nchunks == e->capchunks) {
         size_t cap = e->capchunks ? e->capchunks * 2 : 64;
@@ -113,33 +131,15 @@ static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot)
         e->chunks = grown;
         e->capchunks = cap;
     }
-    if (uc_mem_map(e->uc, start, end - start, prot) != UC_ERR_OK)
+    uc_err rc = mem ? uc_mem_map_ptr(e->uc, start, end - start, prot, mem) : uc_mem_map(e->uc, start, end - start, prot);
+    if (rc != UC_ERR_OK)
         return false;
     size_t i = chunk_index(e, start);
     memmove(&e->chunks[i + 1], &e->chunks[i], (e->nchunks - i) * sizeof *e->chunks);
-    e->chunks[i] = (chunk){start, end};
+    e->chunks[i] = (chunk){start, end, mem};
     e->nchunks++;
     e->mapped_bytes += end - start;
     return true;
-}
-
-static void copy_from_dump(dx_exec *e, uint64_t start, uint64_t end)
-{
-    uint64_t at = start;
-    while (at < end) {
-        const dx_range *r = dx_dump_range_at(e->dump, at);
-        if (!r) {
-            r = dx_dump_range_after(e->dump, at);
-            if (!r || r->base >= end)
-                return;
-            at = r->base;
-        }
-        uint64_t off = at - r->base, n = r->size - off;
-        if (n > end - at)
-            n = end - at;
-        uc_mem_write(e->uc, at, dx_dump_range_bytes(e->dump, r) + off, n);
-        at += n;
-    }
 }
 
 static uint64_t limit_bytes(const dx_exec *e)
@@ -184,10 +184,17 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
         start -= PAGE;
     while (end < hi && end < gap_end && page_held(e->dump, end) == held && (!held || page_prot(e, end) == prot))
         end += PAGE;
-    if (!chunk_add(e, start, end, prot))
+    uint8_t *mem = chunk_memory(e);
+    if (!mem)
         return false;
     if (held)
-        copy_from_dump(e, start, end);
+        dx_dump_read_filled(e->dump, start, mem, end - start);
+    else
+        memset(mem, 0, end - start);
+    if (!chunk_add(e, start, end, prot, mem)) {
+        chunk_memory_done(e, mem);
+        return false;
+    }
     return true;
 }
 
@@ -206,9 +213,9 @@ int mem_map_scratch(dx_exec *e)
             (gap_end && gap_end < base + size))
             continue;
         uint64_t stack = base + DX_SCRATCH_SENTINEL_SIZE;
-        if (!chunk_add(e, base, stack, UC_PROT_READ | UC_PROT_EXEC) ||
+        if (!chunk_add(e, base, stack, UC_PROT_READ | UC_PROT_EXEC, NULL) ||
             !chunk_add(e, stack, stack + DX_SCRATCH_STACK_SIZE + DX_SCRATCH_HEAP_SIZE,
-                       UC_PROT_READ | UC_PROT_WRITE))
+                       UC_PROT_READ | UC_PROT_WRITE, NULL))
             return -1;
         /* The scratch area is ours, not the guest's: it does not count
          * against the session's memory limit. */
@@ -227,8 +234,20 @@ int mem_map_scratch(dx_exec *e)
  * they would count against the memory limit of the session after it. */
 void mem_unmap_all(dx_exec *e)
 {
-    for (size_t i = 0; i < e->nchunks; i++)
+    for (size_t i = 0; i < e->nchunks; i++) {
         uc_mem_unmap(e->uc, e->chunks[i].start, e->chunks[i].end - e->chunks[i].start);
+        chunk_memory_done(e, e->chunks[i].mem);
+    }
+    mem_forget(e);
+}
+
+/* After the engine is gone: the memory that was behind its chunks. */
+void mem_free(dx_exec *e)
+{
+    for (size_t i = 0; i < e->nchunks; i++)
+        free(e->chunks[i].mem);
+    while (e->nspare)
+        free(e->spare[--e->nspare]);
     mem_forget(e);
 }
 
