@@ -8,7 +8,7 @@
 /* Each engine reserves its translation buffer up front, and a flush (a
  * switch between stepping and running) clears all of it: 8 MiB holds the
  * code of a typical call many times over and flushes in about 1.5 ms. */
-#define DEFAULT_CODE_BUFFER_MB 8
+#define DEFAULT_CODE_BUFFER_KB 8192
 
 static int load_threads(dx_exec *e)
 {
@@ -223,9 +223,9 @@ int engine_ensure(dx_exec *e, char *err, size_t errlen)
         e->uc = NULL;
         return -1;
     }
-    uint32_t mb = e->opt.code_buffer_mb ? e->opt.code_buffer_mb : DEFAULT_CODE_BUFFER_MB;
-    mb = mb > 1024 ? 1024 : mb;
-    uc_ctl_set_tcg_buffer_size(e->uc, mb << 20);
+    uint32_t kb = e->opt.code_buffer_kb ? e->opt.code_buffer_kb : DEFAULT_CODE_BUFFER_KB;
+    kb = kb < 64 ? 64 : kb > (1u << 20) ? 1u << 20 : kb;
+    uc_ctl_set_tcg_buffer_size(e->uc, kb << 10);
     /* No exit addresses: uc_emu_start's `until` (0) would end a run that
      * jumps to address 0 as if nothing had happened. */
     uc_ctl_exits_enable(e->uc);

@@ -21,7 +21,7 @@ typedef struct dx_exec_options {
     double timeout;          /* seconds per run; 0 = none */
     bool unmapped_zero;      /* memory the dump lacks reads as zeros instead of faulting */
     uint64_t max_session_mb; /* memory the session may map; 0 = default (1024) */
-    uint32_t code_buffer_mb; /* Unicorn's translated-code buffer; 0 = default (8) */
+    uint32_t code_buffer_kb; /* Unicorn's translated-code buffer; 0 = default (8192) */
 } dx_exec_options;
 
 #define DX_DEFAULT_MAX_INSNS 100000

@@ -15,7 +15,7 @@ static dx_target target;
 /* Short runs, and a small code buffer: every switch between stepping and
  * running clears it. */
 static const dx_exec_options options = {
-    .max_insns = 2000, .timeout = 0.001, .max_session_mb = 64, .code_buffer_mb = 1};
+    .max_insns = 2000, .timeout = 0.001, .max_session_mb = 64, .code_buffer_kb = 128};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
