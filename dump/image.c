@@ -36,11 +36,8 @@ static bool read_at(const dx_dump *d, uint64_t addr, void *buf, size_t len)
 /* Sections: raw data where the section is mapped. Names past 8 characters
  * live in the COFF string table, which is only in the file: they become
  * ".dxN", and the (file-only) COFF symbol table goes. */
-static void patch_sections(const dx_dump *d, uint64_t base, uint64_t nt, patches *ps)
+static void patch_sections(const dx_dump *d, uint64_t base, uint64_t nt, const uint8_t *fh, patches *ps)
 {
-    uint8_t fh[20];
-    if (!read_at(d, nt + 4, fh, sizeof fh))
-        return;
     uint16_t nsec = rd16(fh + 2), optsize = rd16(fh + 16);
     add(ps, nt + 4 + 8 - base, 0);  /* PointerToSymbolTable */
     add(ps, nt + 4 + 12 - base, 0); /* NumberOfSymbols */
@@ -64,14 +61,13 @@ static void patch_sections(const dx_dump *d, uint64_t base, uint64_t nt, patches
 
 /* The debug directory's entries name their data by file offset too; the
  * certificate table exists only in the file. */
-static void patch_directories(const dx_dump *d, uint64_t base, uint64_t nt, patches *ps)
+static void patch_directories(const dx_dump *d, uint64_t base, uint64_t nt, const uint8_t *fh, patches *ps)
 {
-    uint8_t fh[20], m[2];
-    if (!read_at(d, nt + 4, fh, sizeof fh) || !read_at(d, nt + 24, m, 2))
+    uint8_t magic[2], count[4];
+    uint32_t optsize = rd16(fh + 16), fixed;
+    if (!read_at(d, nt + 24, magic, 2))
         return;
-    bool pe32plus = rd16(m) == 0x20b;
-    uint32_t optsize = rd16(fh + 16), fixed = pe32plus ? 112 : 96;
-    uint8_t count[4];
+    fixed = rd16(magic) == 0x20b ? 112 : 96; /* PE32+ or PE32, up to NumberOfRvaAndSizes */
     if (optsize < fixed || !read_at(d, nt + 24 + fixed - 4, count, 4))
         return;
     /* Only the directories both the count and the optional header hold. */
@@ -96,16 +92,13 @@ static void patch_directories(const dx_dump *d, uint64_t base, uint64_t nt, patc
 
 static void collect(const dx_dump *d, uint64_t base, patches *ps)
 {
-    uint8_t mz[64];
+    uint64_t nt;
+    uint8_t fh[20]; /* the COFF file header */
     ps->n = 0;
-    if (!read_at(d, base, mz, sizeof mz) || rd16(mz) != 0x5a4d)
+    if (!dx_pe_nt_headers(d, base, &nt) || !read_at(d, nt + 4, fh, sizeof fh))
         return;
-    uint64_t nt = base + rd32(mz + 0x3c);
-    uint8_t sig[4];
-    if (rd32(mz + 0x3c) > 0x10000000 || !read_at(d, nt, sig, 4) || rd32(sig) != 0x4550)
-        return;
-    patch_sections(d, base, nt, ps);
-    patch_directories(d, base, nt, ps);
+    patch_sections(d, base, nt, fh, ps);
+    patch_directories(d, base, nt, fh, ps);
 }
 
 bool dx_pe_image_present(const dx_dump *d, uint64_t base)

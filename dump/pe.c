@@ -42,8 +42,7 @@ static bool read_cstr(const dx_dump *d, uint64_t addr, char *out, size_t len)
     return got > 0 && strnlen(out, got) < got;
 }
 
-/* Offset of the NT headers, after checking both signatures. */
-static bool nt_headers(const dx_dump *d, uint64_t base, uint64_t *nt)
+bool dx_pe_nt_headers(const dx_dump *d, uint64_t base, uint64_t *nt)
 {
     uint16_t mz;
     uint32_t lfanew, pe;
@@ -59,7 +58,7 @@ int dx_pe_sections(const dx_dump *d, uint64_t base, dx_pe_section *out, size_t m
 {
     uint64_t nt;
     uint16_t nsec, optsize;
-    if (!nt_headers(d, base, &nt) || !read_u16(d, nt + 6, &nsec) || !read_u16(d, nt + 20, &optsize))
+    if (!dx_pe_nt_headers(d, base, &nt) || !read_u16(d, nt + 6, &nsec) || !read_u16(d, nt + 20, &optsize))
         return -1;
     uint64_t sec = nt + 24 + optsize;
     for (size_t i = 0; i < nsec && i < max; i++) {
@@ -79,7 +78,7 @@ static bool load_exports(const dx_dump *d, uint64_t base, exports *x)
 {
     uint64_t nt;
     uint16_t magic;
-    if (!nt_headers(d, base, &nt) || !read_u16(d, nt + 24, &magic))
+    if (!dx_pe_nt_headers(d, base, &nt) || !read_u16(d, nt + 24, &magic))
         return false;
     uint64_t dirs = nt + 24 + (magic == 0x20b ? 112 : 96);
     uint8_t h[40];

@@ -16,6 +16,10 @@ typedef struct dx_pe_section {
 #define DX_SCN_READ 0x40000000u
 #define DX_SCN_WRITE 0x80000000u
 
+/* Address of the NT headers of the image at base, after checking both
+ * signatures (MZ, PE). */
+bool dx_pe_nt_headers(const dx_dump *d, uint64_t base, uint64_t *nt);
+
 /* Up to max section headers of the image at base; returns how many the
  * image has (which may exceed max), or -1 if its headers are not there. */
 int dx_pe_sections(const dx_dump *d, uint64_t base, dx_pe_section *out, size_t max);
