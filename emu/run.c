@@ -314,7 +314,7 @@ int dx_exec_break_remove(dx_exec *e, uint64_t addr)
 void dx_exec_break_clear(dx_exec *e)
 {
     while (e->nbps)
-        dx_exec_break_remove(e, e->bps[0]);
+        dx_exec_break_remove(e, e->bps[e->nbps - 1]); /* from the end: nothing to move */
     e->nwatches = 0;
 }
 

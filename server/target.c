@@ -123,22 +123,21 @@ void dx_target_free(dx_target *t)
 
 void dx_target_reset(dx_target *t, const dx_exec_options *o)
 {
+    dx_target was = *t; /* its settings carry over */
     dx_exec *e = t->exec;
-    const dx_dump *d = t->dump;
-    const char *symbols_dir = t->symbols_dir;
-    bool libraries_with_symbols_only = t->libraries_with_symbols_only;
     dx_exec_trace(e, NULL);
     t->exec = NULL;
     dx_target_free(t);
     memset(t, 0, sizeof *t);
-    t->dump = d;
-    t->symbols_dir = symbols_dir;
-    t->libraries_with_symbols_only = libraries_with_symbols_only;
+    t->dump = was.dump;
+    t->symbols_dir = was.symbols_dir;
+    t->libraries_with_symbols_only = was.libraries_with_symbols_only;
+    t->unix_names = was.unix_names;
     t->exec = e;
     dx_exec_break_clear(e);
     dx_exec_interrupt_clear(e);
     dx_exec_reset(e);
-    const dx_thread *def = dx_dump_default_thread(d);
+    const dx_thread *def = dx_dump_default_thread(t->dump);
     if (def)
         dx_exec_select_thread(e, def->tid);
     *dx_exec_options_of(e) = *o;

@@ -30,6 +30,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_rsp: %s\n", err);
         exit(1);
     }
+    target.unix_names = true; /* as the server names modules to Debian's gdb */
     return 0;
 }
 
