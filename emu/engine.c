@@ -72,7 +72,6 @@ void dx_exec_free(dx_exec *e)
     free(e->chunks);
     free(e->modsec);
     free(e->bps);
-    free(e->bp_hooks);
     free(e->watches);
     free(e->armed);
     free(e);

@@ -6,6 +6,7 @@
 #include "pe.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <unicorn/unicorn.h>
 
 #define PAGE 0x1000ull
@@ -15,6 +16,11 @@ typedef struct chunk {
     uint64_t start, end;
     uint8_t *mem; /* our memory behind it (uc_mem_map_ptr), or NULL: Unicorn's */
 } chunk;
+
+typedef struct breakpoint {
+    uint64_t addr;
+    uc_hook hook; /* its own code hook; 0 in stepping runs (run.c, breakpoint_hooks) */
+} breakpoint;
 
 typedef struct watch {
     uint64_t addr, len;
@@ -55,8 +61,7 @@ struct dx_exec {
     uint64_t scratch;   /* base of the sentinel page, stack and heap */
     uint64_t heap_next; /* bump pointer of the current call's heap */
 
-    uint64_t *bps;
-    uc_hook *bp_hooks;
+    breakpoint *bps; /* sorted by address */
     size_t nbps, capbps;
     uc_hook sentinel_hook;
     watch *watches;
@@ -87,6 +92,20 @@ struct dx_exec {
     trace_state *trace;
     size_t cs; /* capstone handle for stops and fault_locate (csh), 0 until needed */
 };
+
+/* items, an array of n elements of size bytes with room for *cap, with
+ * room for one more: doubled when full, NULL (items unchanged) if memory
+ * runs out. */
+static inline void *grow(void *items, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return items;
+    size_t want = *cap ? *cap * 2 : 16;
+    void *bigger = realloc(items, want * size);
+    if (bigger)
+        *cap = want;
+    return bigger;
+}
 
 /* memory.c */
 bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill);

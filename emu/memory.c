@@ -123,14 +123,10 @@ static void chunk_memory_done(dx_exec *e, uint8_t *mem)
  * with Unicorn's own memory if mem is NULL. */
 static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot, uint8_t *mem)
 {
-    if (e->nchunks == e->capchunks) {
-        size_t cap = e->capchunks ? e->capchunks * 2 : 64;
-        chunk *grown = realloc(e->chunks, cap * sizeof *grown);
-        if (!grown)
-            return false;
-        e->chunks = grown;
-        e->capchunks = cap;
-    }
+    chunk *grown = grow(e->chunks, e->nchunks, &e->capchunks, sizeof *grown);
+    if (!grown)
+        return false;
+    e->chunks = grown;
     uc_err rc = mem ? uc_mem_map_ptr(e->uc, start, end - start, prot, mem) : uc_mem_map(e->uc, start, end - start, prot);
     if (rc != UC_ERR_OK)
         return false;

@@ -48,7 +48,7 @@ static size_t breakpoint_index(const dx_exec *e, uint64_t addr)
     size_t lo = 0, hi = e->nbps;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (e->bps[mid] < addr)
+        if (e->bps[mid].addr < addr)
             lo = mid + 1;
         else
             hi = mid;
@@ -59,7 +59,7 @@ static size_t breakpoint_index(const dx_exec *e, uint64_t addr)
 static bool is_breakpoint(const dx_exec *e, uint64_t addr)
 {
     size_t i = breakpoint_index(e, addr);
-    return i < e->nbps && e->bps[i] == addr;
+    return i < e->nbps && e->bps[i].addr == addr;
 }
 
 /* The instruction at the run's start is executed even if a breakpoint sits
@@ -254,7 +254,7 @@ void engine_hooks(dx_exec *e)
     uc_hook_add(e->uc, &h, UC_HOOK_INSN_INVALID, on_invalid, e, 1, 0);
     uc_hook_add(e->uc, &h, UC_HOOK_INSN, on_syscall, e, 1, 0, UC_X86_INS_SYSCALL);
     for (size_t i = 0; i < e->nbps; i++)
-        e->bp_hooks[i] = add_code_hook(e, on_breakpoint, e->bps[i], e->bps[i]);
+        e->bps[i].hook = add_code_hook(e, on_breakpoint, e->bps[i].addr, e->bps[i].addr);
     e->sentinel_hook = 0;
 }
 
@@ -271,25 +271,16 @@ int dx_exec_break_add(dx_exec *e, uint64_t addr)
         return 0;
     if (e->nbps == DX_MAX_BREAKPOINTS)
         return -1; /* each costs an engine hook: a client may not take all memory */
-    if (e->nbps == e->capbps) {
-        size_t cap = e->capbps ? e->capbps * 2 : 16;
-        uint64_t *bps = realloc(e->bps, cap * sizeof *bps);
-        uc_hook *hooks = bps ? realloc(e->bp_hooks, cap * sizeof *hooks) : NULL;
-        if (bps)
-            e->bps = bps;
-        if (!hooks)
-            return -1;
-        e->bp_hooks = hooks;
-        e->capbps = cap;
-    }
+    breakpoint *grown = grow(e->bps, e->nbps, &e->capbps, sizeof *grown);
+    if (!grown)
+        return -1;
+    e->bps = grown;
     size_t i = breakpoint_index(e, addr);
     memmove(&e->bps[i + 1], &e->bps[i], (e->nbps - i) * sizeof *e->bps);
-    memmove(&e->bp_hooks[i + 1], &e->bp_hooks[i], (e->nbps - i) * sizeof *e->bp_hooks);
-    e->bps[i] = addr;
-    e->bp_hooks[i] = 0;
+    e->bps[i] = (breakpoint){addr, 0};
     if (e->uc) {
         if (!e->step_hook)
-            e->bp_hooks[i] = add_code_hook(e, on_breakpoint, addr, addr);
+            e->bps[i].hook = add_code_hook(e, on_breakpoint, addr, addr);
         uc_ctl_remove_cache(e->uc, addr, addr + 1);
     }
     e->nbps++;
@@ -299,22 +290,21 @@ int dx_exec_break_add(dx_exec *e, uint64_t addr)
 int dx_exec_break_remove(dx_exec *e, uint64_t addr)
 {
     size_t i = breakpoint_index(e, addr);
-    if (i == e->nbps || e->bps[i] != addr)
+    if (i == e->nbps || e->bps[i].addr != addr)
         return -1;
-    if (e->uc && e->bp_hooks[i])
-        uc_hook_del(e->uc, e->bp_hooks[i]);
+    if (e->uc && e->bps[i].hook)
+        uc_hook_del(e->uc, e->bps[i].hook);
     if (e->uc)
         uc_ctl_remove_cache(e->uc, addr, addr + 1);
     e->nbps--;
     memmove(&e->bps[i], &e->bps[i + 1], (e->nbps - i) * sizeof *e->bps);
-    memmove(&e->bp_hooks[i], &e->bp_hooks[i + 1], (e->nbps - i) * sizeof *e->bp_hooks);
     return 0;
 }
 
 void dx_exec_break_clear(dx_exec *e)
 {
     while (e->nbps)
-        dx_exec_break_remove(e, e->bps[e->nbps - 1]); /* from the end: nothing to move */
+        dx_exec_break_remove(e, e->bps[e->nbps - 1].addr); /* from the end: nothing to move */
     e->nwatches = 0;
 }
 
@@ -329,11 +319,12 @@ static run_mode current_mode(const dx_exec *e)
 static void breakpoint_hooks(dx_exec *e, bool on)
 {
     for (size_t i = 0; i < e->nbps; i++) {
-        if (on && !e->bp_hooks[i]) {
-            e->bp_hooks[i] = add_code_hook(e, on_breakpoint, e->bps[i], e->bps[i]);
-        } else if (!on && e->bp_hooks[i]) {
-            uc_hook_del(e->uc, e->bp_hooks[i]);
-            e->bp_hooks[i] = 0;
+        breakpoint *b = &e->bps[i];
+        if (on && !b->hook) {
+            b->hook = add_code_hook(e, on_breakpoint, b->addr, b->addr);
+        } else if (!on && b->hook) {
+            uc_hook_del(e->uc, b->hook);
+            b->hook = 0;
         }
     }
 }

@@ -25,14 +25,10 @@ int dx_exec_watch_add(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kin
             return 0;
     if (e->nwatches == MAX_WATCHES)
         return -1;
-    if (e->nwatches == e->capwatches) {
-        size_t cap = e->capwatches ? e->capwatches * 2 : 8;
-        watch *grown = realloc(e->watches, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        e->watches = grown;
-        e->capwatches = cap;
-    }
+    watch *grown = grow(e->watches, e->nwatches, &e->capwatches, sizeof *grown);
+    if (!grown)
+        return -1;
+    e->watches = grown;
     e->watches[e->nwatches++] = (watch){addr, len, kind};
     return 0;
 }
@@ -61,14 +57,10 @@ static bool add_armed(dx_exec *e, uint64_t page, uint32_t prot)
     for (size_t i = 0; i < e->narmed; i++)
         if (e->armed[i].page == page)
             return true;
-    if (e->narmed == e->caparmed) {
-        size_t cap = e->caparmed ? e->caparmed * 2 : 8;
-        armed_page *grown = realloc(e->armed, cap * sizeof *grown);
-        if (!grown)
-            return false;
-        e->armed = grown;
-        e->caparmed = cap;
-    }
+    armed_page *grown = grow(e->armed, e->narmed, &e->caparmed, sizeof *grown);
+    if (!grown)
+        return false;
+    e->armed = grown;
     e->armed[e->narmed++] = (armed_page){page, prot};
     return true;
 }
