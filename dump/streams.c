@@ -39,6 +39,21 @@ static uint64_t list_start(span s, uint64_t count, uint64_t entry)
     return s.n >= 4 + body ? 4 : 0;
 }
 
+/* Checks a 32-bit-counted list of fixed-size entries against its stream.
+ * Sets *count and *at (the first entry's offset) on success. */
+static int open_list(span s, const char *stream, const char *what, uint64_t entry, uint32_t *count,
+                     uint64_t *at, char *err, size_t errlen)
+{
+    if (s.n < 4)
+        return dump_fail(err, errlen, "%s stream too small (%llu bytes)", stream, (unsigned long long)s.n);
+    *count = rd32(s.p);
+    *at = list_start(s, *count, entry);
+    if (!*at)
+        return dump_fail(err, errlen, "%s claims %u %s but holds %llu bytes", stream, *count, what,
+                         (unsigned long long)s.n);
+    return 0;
+}
+
 static void *alloc_array(uint64_t count, size_t size)
 {
     return calloc(count ? (size_t)count : 1, size);
@@ -59,13 +74,10 @@ static int parse_threads(dx_dump *d, span s, char *err, size_t errlen)
 {
     if (d->threads)
         return 0;
-    if (s.n < 4)
-        return dump_fail(err, errlen, "ThreadList stream too small (%llu bytes)", (unsigned long long)s.n);
-    uint32_t n = rd32(s.p);
-    uint64_t at = list_start(s, n, THREAD_SIZE);
-    if (!at)
-        return dump_fail(err, errlen, "ThreadList claims %u threads but holds %llu bytes", n,
-                         (unsigned long long)s.n);
+    uint32_t n;
+    uint64_t at;
+    if (open_list(s, "ThreadList", "threads", THREAD_SIZE, &n, &at, err, errlen) != 0)
+        return -1;
     if (!(d->threads = alloc_array(n, sizeof *d->threads)))
         return dump_fail(err, errlen, "out of memory");
     for (uint32_t i = 0; i < n; i++) {
@@ -109,13 +121,10 @@ static int parse_modules(dx_dump *d, span s, char *err, size_t errlen)
 {
     if (d->modules)
         return 0;
-    if (s.n < 4)
-        return dump_fail(err, errlen, "ModuleList stream too small (%llu bytes)", (unsigned long long)s.n);
-    uint32_t n = rd32(s.p);
-    uint64_t at = list_start(s, n, MODULE_SIZE);
-    if (!at)
-        return dump_fail(err, errlen, "ModuleList claims %u modules but holds %llu bytes", n,
-                         (unsigned long long)s.n);
+    uint32_t n;
+    uint64_t at;
+    if (open_list(s, "ModuleList", "modules", MODULE_SIZE, &n, &at, err, errlen) != 0)
+        return -1;
     if (!(d->modules = alloc_array(n, sizeof *d->modules)))
         return dump_fail(err, errlen, "out of memory");
     for (uint32_t i = 0; i < n; i++) {
@@ -203,13 +212,10 @@ static int parse_sysinfo(dx_dump *d, span s, char *err, size_t errlen)
 
 static int parse_memory_list(dx_dump *d, span s, char *err, size_t errlen)
 {
-    if (s.n < 4)
-        return dump_fail(err, errlen, "MemoryList stream too small (%llu bytes)", (unsigned long long)s.n);
-    uint32_t n = rd32(s.p);
-    uint64_t at = list_start(s, n, MEMDESC_SIZE);
-    if (!at)
-        return dump_fail(err, errlen, "MemoryList claims %u ranges but holds %llu bytes", n,
-                         (unsigned long long)s.n);
+    uint32_t n;
+    uint64_t at;
+    if (open_list(s, "MemoryList", "ranges", MEMDESC_SIZE, &n, &at, err, errlen) != 0)
+        return -1;
     dx_range *grown = realloc(d->ranges, (d->nranges + n + 1) * sizeof *grown);
     if (!grown)
         return dump_fail(err, errlen, "out of memory");
