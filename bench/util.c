@@ -379,32 +379,45 @@ void server_stop(server_proc *s)
     s->pid = 0;
 }
 
-double run_timed(const char *const *argv)
+/* Starts argv with its stdout (and stderr too if both_outputs) on a pipe and
+ * the other standard stream on /dev/null. Returns the pipe's read end, or -1. */
+static int spawn_piped(const char *const *argv, bool both_outputs, pid_t *pid)
 {
     int p[2];
     if (pipe(p) != 0)
         return -1;
-    double t0 = now_s();
-    pid_t pid = fork();
-    if (pid < 0) {
+    *pid = fork();
+    if (*pid < 0) {
         close(p[0]);
         close(p[1]);
         return -1;
     }
-    if (pid == 0) {
+    if (*pid == 0) {
         dup2(p[1], 1);
+        if (both_outputs)
+            dup2(p[1], 2);
         close(p[0]);
         close(p[1]);
-        child_devnull(2);
+        child_devnull(both_outputs ? 0 : 2);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(p[1]);
+    return p[0];
+}
+
+double run_timed(const char *const *argv)
+{
+    double t0 = now_s();
+    pid_t pid;
+    int fd = spawn_piped(argv, false, &pid);
+    if (fd < 0)
+        return -1;
     char b[256];
-    double t = read(p[0], b, sizeof b) > 0 ? now_s() - t0 : -1; /* its first output */
-    while (read(p[0], b, sizeof b) > 0)
+    double t = read(fd, b, sizeof b) > 0 ? now_s() - t0 : -1; /* its first output */
+    while (read(fd, b, sizeof b) > 0)
         ;
-    close(p[0]);
+    close(fd);
     int status;
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) == 127)
         return -1;
@@ -414,31 +427,22 @@ double run_timed(const char *const *argv)
 int run_capture(const char *const *argv, double timeout, char **out)
 {
     *out = NULL;
-    int p[2];
-    if (pipe(p) != 0)
+    pid_t pid;
+    int fd = spawn_piped(argv, true, &pid);
+    if (fd < 0)
         return -1;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(p[0]);
-        close(p[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        close(p[0]);
-        close(p[1]);
-        child_devnull(0);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap);
+    if (!buf) {
+        kill(pid, SIGKILL);
+        close(fd);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
     double t0 = now_s();
     bool killed = false;
     for (;;) {
-        struct pollfd pf = {p[0], POLLIN, 0};
+        struct pollfd pf = {fd, POLLIN, 0};
         double left = timeout - (now_s() - t0);
         if (left <= 0) {
             kill(pid, SIGKILL);
@@ -454,12 +458,12 @@ int run_capture(const char *const *argv, double timeout, char **out)
             buf = g;
             cap *= 2;
         }
-        ssize_t got = read(p[0], buf + len, cap - len - 1);
+        ssize_t got = read(fd, buf + len, cap - len - 1);
         if (got <= 0)
             break;
         len += (size_t)got;
     }
-    close(p[0]);
+    close(fd);
     buf[len] = 0;
     *out = buf;
     int status;
