@@ -2,7 +2,7 @@
 # setup-deps.sh - install/fetch everything DumpExec needs to build and test.
 #
 #  1. Debian packages (build-essential cmake pkg-config libcapstone-dev
-#     libuv1-dev libcmocka-dev xz-utils gdb lldb python3 clang
+#     libuv1-dev libcmocka-dev libjansson-dev xz-utils gdb lldb python3 clang
 #     libclang-rt-14-dev for libFuzzer, gdb-mingw-w64 for the Windows-aware
 #     gdb of the tests): only the missing
 #     ones are installed.  As root: apt-get update && apt-get install -y.
@@ -42,7 +42,7 @@ unicorn_suite=trixie
 unicorn_min=2.1
 unicorn_pkgs=(libunicorn2t64 libunicorn-dev)
 debian_pkgs=(build-essential cmake pkg-config libcapstone-dev libuv1-dev
-             libcmocka-dev xz-utils gdb lldb python3 clang libclang-rt-14-dev gdb-mingw-w64)
+             libcmocka-dev libjansson-dev xz-utils gdb lldb python3 clang libclang-rt-14-dev gdb-mingw-w64)
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 skip_apt=${DUMPEXEC_SKIP_APT:-0}

@@ -25,9 +25,12 @@ target_link_libraries(test_dump_streams PRIVATE mdwriter)
 dx_test(test_dump_pe test_dump_pe.c)
 target_link_libraries(test_dump_pe PRIVATE mdwriter)
 
+add_library(manifest STATIC manifest.c)
+target_link_libraries(manifest PUBLIC dumpexec PkgConfig::JANSSON)
+target_include_directories(manifest PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+
 dx_test(test_dump_fixtures test_dump_fixtures.c)
-target_compile_definitions(test_dump_fixtures PRIVATE
-  DX_FIXTURES_DEFAULT="${DX_FIXTURES}" DX_FIXTURES_SRC_DEFAULT="${DX_FIXTURES_SRC}")
+target_link_libraries(test_dump_fixtures PRIVATE manifest)
 
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_Interpreter_FOUND)

@@ -1,7 +1,8 @@
 # Tests of the executor (emu/) on the fixture dumps; expected values come
 # from the manifests (testprog_*.json), read by manifest.c.
 foreach(t test_exec_calls test_exec_stops test_exec_args)
-  dx_test(${t} ${t}.c manifest.c)
+  dx_test(${t} ${t}.c)
+  target_link_libraries(${t} PRIVATE manifest)
   set_tests_properties(${t} PROPERTIES TIMEOUT 600)
 endforeach()
 

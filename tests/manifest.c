@@ -1,357 +1,38 @@
-/* A small recursive-descent JSON parser: enough for the fixture manifests,
- * strict enough to notice a damaged one. */
+/* The fixture manifests through jansson: dotted paths, and numbers that may
+ * be given as strings ("0x7ff...", "-14") so that 64-bit values keep every bit. */
 #include "manifest.h"
 
 #include "exec.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct parser {
-    const char *p;
-    const char *start;
-    char *err;
-    size_t errlen;
-    int depth;
-} parser;
-
-static mj *fail(parser *ps, const char *what)
+static mj *loaded(json_t *v, const json_error_t *e, char *err, size_t errlen)
 {
-    if (ps->err && ps->errlen && !ps->err[0])
-        snprintf(ps->err, ps->errlen, "JSON: %s at offset %zu", what, (size_t)(ps->p - ps->start));
-    return NULL;
-}
-
-static void skip_ws(parser *ps)
-{
-    while (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r')
-        ps->p++;
-}
-
-static mj *node(mj_type t)
-{
-    mj *v = calloc(1, sizeof *v);
-    if (v)
-        v->type = t;
-    return v;
-}
-
-static int hex4(const char *s, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        int c = (unsigned char)s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12);
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18);
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* At the opening quote; returns the unescaped string. */
-static char *parse_string_raw(parser *ps)
-{
-    const char *s = ps->p + 1;
-    size_t n = 0;
-    while (s[n] && s[n] != '"') {
-        if (s[n] == '\\' && s[n + 1])
-            n++;
-        n++;
-    }
-    if (s[n] != '"') {
-        fail(ps, "unterminated string");
-        return NULL;
-    }
-    char *out = malloc(n * 2 + 1), *o = out; /* escapes never grow the text by 2x */
-    if (!out)
-        return NULL;
-    const char *p = s;
-    while (*p != '"') {
-        unsigned char c = (unsigned char)*p;
-        if (c < 0x20) {
-            free(out);
-            ps->p = p;
-            fail(ps, "control character in string");
-            return NULL;
-        }
-        if (c != '\\') {
-            *o++ = *p++;
-            continue;
-        }
-        p++;
-        switch (*p) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (hex4(p + 1, &cp) != 0) {
-                free(out);
-                ps->p = p;
-                fail(ps, "bad \\u escape");
-                return NULL;
-            }
-            p += 4;
-            if (cp >= 0xd800 && cp < 0xdc00 && p[1] == '\\' && p[2] == 'u' && hex4(p + 3, &lo) == 0 &&
-                lo >= 0xdc00 && lo < 0xe000) {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                p += 6;
-            }
-            o += put_utf8(o, cp);
-            break;
-        }
-        default:
-            free(out);
-            ps->p = p;
-            fail(ps, "bad escape");
-            return NULL;
-        }
-        p++;
-    }
-    *o = 0;
-    ps->p = p + 1;
-    return out;
-}
-
-static mj *parse_value(parser *ps);
-
-static mj *parse_container(parser *ps, bool object)
-{
-    mj *v = node(object ? MJ_OBJECT : MJ_ARRAY);
-    if (!v)
-        return NULL;
-    ps->p++;
-    skip_ws(ps);
-    char close = object ? '}' : ']';
-    if (*ps->p == close) {
-        ps->p++;
-        return v;
-    }
-    size_t cap = 0;
-    for (;;) {
-        char *key = NULL;
-        skip_ws(ps);
-        if (object) {
-            if (*ps->p != '"' || !(key = parse_string_raw(ps))) {
-                mj_free(v);
-                return fail(ps, "expected a key");
-            }
-            skip_ws(ps);
-            if (*ps->p != ':') {
-                free(key);
-                mj_free(v);
-                return fail(ps, "expected ':'");
-            }
-            ps->p++;
-        }
-        mj *item = parse_value(ps);
-        if (!item) {
-            free(key);
-            mj_free(v);
-            return NULL;
-        }
-        if (v->count == cap) {
-            cap = cap ? cap * 2 : 8;
-            mj **items = realloc(v->items, cap * sizeof *items);
-            char **keys = object ? realloc(v->keys, cap * sizeof *keys) : NULL;
-            if (items)
-                v->items = items;
-            if (keys)
-                v->keys = keys;
-            if (!items || (object && !keys)) {
-                free(key);
-                mj_free(item);
-                mj_free(v);
-                return fail(ps, "out of memory");
-            }
-        }
-        v->items[v->count] = item;
-        if (object)
-            v->keys[v->count] = key;
-        v->count++;
-        skip_ws(ps);
-        if (*ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (*ps->p == close) {
-            ps->p++;
-            return v;
-        }
-        mj_free(v);
-        return fail(ps, object ? "expected ',' or '}'" : "expected ',' or ']'");
-    }
-}
-
-static mj *parse_value(parser *ps)
-{
-    if (++ps->depth > 64)
-        return fail(ps, "nesting too deep");
-    skip_ws(ps);
-    mj *v = NULL;
-    const char *p = ps->p;
-    if (*p == '{' || *p == '[') {
-        v = parse_container(ps, *p == '{');
-    } else if (*p == '"') {
-        char *s = parse_string_raw(ps);
-        if (s && (v = node(MJ_STRING)))
-            v->text = s;
-        else
-            free(s);
-    } else if (!strncmp(p, "true", 4) || !strncmp(p, "false", 5)) {
-        if ((v = node(MJ_BOOL)))
-            v->b = *p == 't';
-        ps->p += *p == 't' ? 4 : 5;
-    } else if (!strncmp(p, "null", 4)) {
-        v = node(MJ_NULL);
-        ps->p += 4;
-    } else if (*p == '-' || isdigit((unsigned char)*p)) {
-        const char *q = p + (*p == '-');
-        if (!isdigit((unsigned char)*q))
-            return fail(ps, "bad number");
-        while (isdigit((unsigned char)*q))
-            q++;
-        if (*q == '.') {
-            q++;
-            if (!isdigit((unsigned char)*q))
-                return fail(ps, "bad number");
-            while (isdigit((unsigned char)*q))
-                q++;
-        }
-        if (*q == 'e' || *q == 'E') {
-            q++;
-            if (*q == '+' || *q == '-')
-                q++;
-            if (!isdigit((unsigned char)*q))
-                return fail(ps, "bad number");
-            while (isdigit((unsigned char)*q))
-                q++;
-        }
-        if ((v = node(MJ_NUMBER)) && !(v->text = strndup(p, (size_t)(q - p)))) {
-            free(v);
-            v = NULL;
-        }
-        ps->p = q;
-    } else {
-        return fail(ps, "unexpected character");
-    }
-    ps->depth--;
+    if (!v && err && errlen)
+        snprintf(err, errlen, "JSON: %s at line %d, column %d", e->text, e->line, e->column);
     return v;
 }
 
 mj *mj_parse(const char *text, char *err, size_t errlen)
 {
-    if (err && errlen)
-        err[0] = 0;
-    parser ps = {text, text, err, errlen, 0};
-    mj *v = parse_value(&ps);
-    if (!v)
-        return fail(&ps, "parse error");
-    skip_ws(&ps);
-    if (*ps.p) {
-        mj_free(v);
-        return fail(&ps, "trailing text");
-    }
-    return v;
+    json_error_t e;
+    return loaded(json_loads(text, JSON_REJECT_DUPLICATES, &e), &e, err, errlen);
 }
 
 mj *mj_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        char *grown = realloc(buf, cap *= 2);
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf = grown;
-        }
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        snprintf(err, errlen, "%s: cannot read", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    mj *v = mj_parse(buf, err, errlen);
-    free(buf);
-    return v;
+    json_error_t e;
+    return loaded(json_load_file(path, JSON_REJECT_DUPLICATES, &e), &e, err, errlen);
 }
 
-void mj_free(mj *v)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < v->count; i++) {
-        mj_free(v->items[i]);
-        if (v->keys)
-            free(v->keys[i]);
-    }
-    free(v->items);
-    free(v->keys);
-    free(v->text);
-    free(v);
-}
+void mj_free(mj *v) { json_decref(v); }
 
-const mj *mj_get(const mj *obj, const char *key)
-{
-    if (!obj || obj->type != MJ_OBJECT || !key)
-        return NULL;
-    for (size_t i = 0; i < obj->count; i++)
-        if (!strcmp(obj->keys[i], key))
-            return obj->items[i];
-    return NULL;
-}
+const mj *mj_get(const mj *obj, const char *key) { return key ? json_object_get(obj, key) : NULL; }
 
 const mj *mj_path(const mj *root, const char *path)
 {
@@ -365,11 +46,11 @@ const mj *mj_path(const mj *root, const char *path)
         memcpy(part, p, n);
         part[n] = 0;
         p += n + (p[n] == '.');
-        if (v->type == MJ_ARRAY) {
+        if (json_is_array(v)) {
             char *end;
             errno = 0;
             unsigned long i = strtoul(part, &end, 10);
-            v = *part && !*end && !errno ? mj_at(v, i) : NULL;
+            v = *part && !*end && !errno ? json_array_get(v, i) : NULL;
         } else {
             v = mj_get(v, part);
         }
@@ -377,44 +58,69 @@ const mj *mj_path(const mj *root, const char *path)
     return v;
 }
 
-size_t mj_len(const mj *v) { return v && (v->type == MJ_ARRAY || v->type == MJ_OBJECT) ? v->count : 0; }
+size_t mj_len(const mj *v) { return json_is_array(v) ? json_array_size(v) : json_object_size(v); }
 
-const mj *mj_at(const mj *v, size_t i) { return i < mj_len(v) ? v->items[i] : NULL; }
+/* jansson keeps an object's keys in the order of the text. */
+static void *object_iter_at(const mj *obj, size_t i)
+{
+    if (!json_is_object(obj))
+        return NULL;
+    void *it = json_object_iter((json_t *)obj);
+    while (it && i--)
+        it = json_object_iter_next((json_t *)obj, it);
+    return it;
+}
+
+const mj *mj_at(const mj *v, size_t i)
+{
+    if (json_is_array(v))
+        return json_array_get(v, i);
+    void *it = object_iter_at(v, i);
+    return it ? json_object_iter_value(it) : NULL;
+}
 
 const char *mj_key_at(const mj *obj, size_t i)
 {
-    return obj && obj->type == MJ_OBJECT && i < obj->count ? obj->keys[i] : NULL;
+    void *it = object_iter_at(obj, i);
+    return it ? json_object_iter_key(it) : NULL;
 }
 
-const char *mj_str(const mj *v) { return v && v->type == MJ_STRING ? v->text : NULL; }
+const char *mj_str(const mj *v) { return json_string_value(v); }
 
-bool mj_is_null(const mj *v) { return v && v->type == MJ_NULL; }
+bool mj_is_null(const mj *v) { return json_is_null(v); }
 
-static const char *number_text(const mj *v)
+bool mj_is_true(const mj *v) { return json_is_true(v); }
+
+/* A string that is wholly a number in C syntax, as strtoull/strtoll read it. */
+static bool parse_number(const char *s, bool is_signed, uint64_t *out)
 {
-    return v && (v->type == MJ_STRING || v->type == MJ_NUMBER) ? v->text : NULL;
-}
-
-bool mj_u64(const mj *v, uint64_t *out)
-{
-    const char *s = number_text(v);
-    if (!s || !*s || *s == '-' || isspace((unsigned char)*s))
+    if (!s || !*s || isspace((unsigned char)*s) || (!is_signed && *s == '-'))
         return false;
     char *end;
     errno = 0;
-    *out = strtoull(s, &end, 0);
+    *out = is_signed ? (uint64_t)strtoll(s, &end, 0) : strtoull(s, &end, 0);
     return !*end && !errno;
 }
+
+static bool number(const mj *v, bool is_signed, uint64_t *out)
+{
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        *out = (uint64_t)i;
+        return is_signed || i >= 0;
+    }
+    return parse_number(json_string_value(v), is_signed, out);
+}
+
+bool mj_u64(const mj *v, uint64_t *out) { return number(v, false, out); }
 
 bool mj_i64(const mj *v, int64_t *out)
 {
-    const char *s = number_text(v);
-    if (!s || !*s || isspace((unsigned char)*s))
+    uint64_t u;
+    if (!number(v, true, &u))
         return false;
-    char *end;
-    errno = 0;
-    *out = (int64_t)strtoll(s, &end, 0);
-    return !*end && !errno;
+    *out = (int64_t)u;
+    return true;
 }
 
 uint64_t mj_path_u64(const mj *root, const char *path)
@@ -510,7 +216,7 @@ bool tp_value(const mj *v, uint64_t *bits, int *width, bool *is_float)
 int tp_case_args(const mj *c, dx_arg *out, size_t max)
 {
     const mj *args = mj_get(c, "args");
-    if (!args || args->type != MJ_ARRAY || mj_len(args) > max)
+    if (!json_is_array(args) || mj_len(args) > max)
         return -1;
     for (size_t i = 0; i < mj_len(args); i++) {
         uint64_t bits;

@@ -1,10 +1,10 @@
-/* A tiny JSON reader for the fixture manifests (tests/fixtures, testprog_*.json), and
- * the helpers the executor tests share to find fixtures.
+/* The fixture manifests (tests/fixtures, testprog_*.json), read with jansson,
+ * and the helpers the tests share to find fixtures.
  *
- * The whole document is parsed into a tree once; lookups never fail loudly:
+ * Lookups never fail loudly:
  * a missing key or a wrong type gives NULL (or false), so tests can assert on
- * the result. Numbers stay as their source text, so 64-bit values keep every
- * digit; the manifests give those as "0x..." strings anyway. */
+ * the result. The manifests give 64-bit values as strings ("0x...", "-14"),
+ * which the number getters read. */
 #ifndef DX_TEST_MANIFEST_H
 #define DX_TEST_MANIFEST_H
 
@@ -12,17 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum mj_type { MJ_NULL, MJ_BOOL, MJ_NUMBER, MJ_STRING, MJ_ARRAY, MJ_OBJECT } mj_type;
-
-typedef struct mj mj;
-struct mj {
-    mj_type type;
-    bool b;
-    char *text;   /* MJ_STRING: unescaped UTF-8; MJ_NUMBER: the literal */
-    size_t count; /* MJ_ARRAY / MJ_OBJECT */
-    mj **items;
-    char **keys;  /* MJ_OBJECT */
-};
+typedef struct json_t mj; /* a jansson value */
 
 /* Parse a document; NULL with a message in err on failure. */
 mj *mj_parse(const char *text, char *err, size_t errlen);
@@ -37,6 +27,7 @@ const mj *mj_at(const mj *v, size_t i);
 const char *mj_key_at(const mj *obj, size_t i);
 const char *mj_str(const mj *v); /* NULL unless a string */
 bool mj_is_null(const mj *v);
+bool mj_is_true(const mj *v);
 
 /* Numbers from strings or number literals: "0x1a", "-14", 42. False when
  * the value is missing or not wholly a number. */

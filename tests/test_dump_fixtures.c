@@ -9,216 +9,46 @@
 
 #include "describe.h"
 #include "dump.h"
+#include "manifest.h"
 #include "pe.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#ifndef DX_FIXTURES_DEFAULT
-#define DX_FIXTURES_DEFAULT "tests/fixtures"
-#endif
-#ifndef DX_FIXTURES_SRC_DEFAULT
-#define DX_FIXTURES_SRC_DEFAULT "../tests/fixtures"
-#endif
-
-/* ---- a minimal JSON path lookup ---------------------------------------
- * Enough for the manifests: json_at(text, "process", "main_thread", "tid",
- * NULL) walks objects by key ("#N" indexes an array) and returns where the
- * value starts, skipping everything else structurally. */
-
-static const char *ws(const char *p)
+/* A number the manifest must have (a literal or a string like "0x67fe0000"). */
+static uint64_t need(const mj *v, const char *what)
 {
-    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
-        p++;
-    return p;
+    uint64_t n;
+    if (!mj_u64(v, &n))
+        fail_msg("manifest: %s missing or not a number", what);
+    return n;
 }
 
-/* Past a string literal starting at p (on the quote); NULL if malformed. */
-static const char *skip_string(const char *p)
-{
-    for (p++; *p && *p != '"'; p++)
-        if (*p == '\\' && !*++p)
-            return NULL;
-    return *p ? p + 1 : NULL;
-}
-
-static const char *skip_value(const char *p)
-{
-    p = ws(p);
-    if (*p == '"')
-        return skip_string(p);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        p = ws(p + 1);
-        if (*p == close)
-            return p + 1;
-        for (;;) {
-            if (close == '}') {
-                if (*p != '"' || !(p = skip_string(p)) || *(p = ws(p)) != ':')
-                    return NULL;
-                p++;
-            }
-            if (!(p = skip_value(p)))
-                return NULL;
-            p = ws(p);
-            if (*p == close)
-                return p + 1;
-            if (*p != ',')
-                return NULL;
-            p = ws(p + 1);
-        }
-    }
-    if (!*p || strchr(",]}:", *p))
-        return NULL;
-    while (*p && !strchr(",]} \n\r\t", *p))
-        p++;
-    return p;
-}
-
-static const char *json_vat(const char *p, va_list ap)
-{
-    const char *key;
-    while ((key = va_arg(ap, const char *))) {
-        p = ws(p);
-        if (key[0] == '#') {
-            if (*p != '[')
-                return NULL;
-            long n = strtol(key + 1, NULL, 10);
-            p = ws(p + 1);
-            for (long i = 0; i < n; i++) {
-                if (!(p = skip_value(p)) || *(p = ws(p)) != ',')
-                    return NULL;
-                p = ws(p + 1);
-            }
-            if (*p == ']')
-                return NULL;
-            continue;
-        }
-        if (*p != '{')
-            return NULL;
-        p = ws(p + 1);
-        size_t klen = strlen(key);
-        for (;;) {
-            if (*p != '"')
-                return NULL;
-            const char *k = p + 1, *end = skip_string(p);
-            if (!end || *(p = ws(end)) != ':')
-                return NULL;
-            p = ws(p + 1);
-            if ((size_t)(end - 1 - k) == klen && !memcmp(k, key, klen))
-                break;
-            if (!(p = skip_value(p)) || *(p = ws(p)) != ',')
-                return NULL;
-            p = ws(p + 1);
-        }
-    }
-    return ws(p);
-}
-
-static const char *json_at(const char *json, ...)
-{
-    va_list ap;
-    va_start(ap, json);
-    const char *p = json_vat(json, ap);
-    va_end(ap);
-    return p;
-}
-
-/* A number, or a string holding one ("0x67fe0000", "122"). Fails the test
- * if the path is missing. */
-static uint64_t json_u64(const char *json, ...)
-{
-    va_list ap;
-    va_start(ap, json);
-    const char *p = json_vat(json, ap);
-    va_end(ap);
-    if (!p)
-        fail_msg("manifest value missing");
-    if (*p == '"')
-        p++;
-    char *end;
-    errno = 0;
-    uint64_t v = strtoull(p, &end, 0);
-    if (end == p || errno)
-        fail_msg("manifest value is not a number: %.20s", p);
-    return v;
-}
-
-/* A string value without escapes, copied into out. */
-static const char *json_str(char *out, size_t len, const char *json, ...)
-{
-    va_list ap;
-    va_start(ap, json);
-    const char *p = json_vat(json, ap);
-    va_end(ap);
-    if (!p || *p != '"')
-        fail_msg("manifest string missing");
-    const char *end = strchr(p + 1, '"');
-    snprintf(out, len, "%.*s", (int)(end - p - 1), p + 1);
-    return out;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = 0;
-    fclose(f);
-    return s;
-}
-
-static const char *env_or(const char *name, const char *fallback)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : fallback;
-}
+static uint64_t need_u64(const mj *m, const char *path) { return need(mj_path(m, path), path); }
 
 /* ---- per-dump state --------------------------------------------------- */
 
 typedef struct fixture {
-    const char *name; /* "full", "normal", "crash" */
+    const char *name;
     dx_dump *d;
-    char *manifest;
+    mj *manifest;
 } fixture;
 
-static fixture fx_full = {.name = "full"}, fx_normal = {.name = "normal"}, fx_crash = {.name = "crash"};
+static fixture fx_full = {.name = "testprog_full"}, fx_normal = {.name = "testprog_normal"},
+               fx_crash = {.name = "testprog_crash"};
 
 static int open_fixture(void **state)
 {
     fixture *f = *state;
-    char path[4096], err[DX_ERRLEN];
-    snprintf(path, sizeof path, "%s/testprog_%s.json", env_or("DX_FIXTURES_SRC", DX_FIXTURES_SRC_DEFAULT), f->name);
-    if (!(f->manifest = slurp(path))) {
-        fprintf(stderr, "%s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/testprog_%s.dmp", env_or("DX_FIXTURES", DX_FIXTURES_DEFAULT), f->name);
-    if (dx_dump_open(path, &f->d, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        free(f->manifest);
-        return -1;
-    }
-    return 0;
+    return fixture_open(f->name, &f->d, &f->manifest);
 }
 
 static int close_fixture(void **state)
 {
     fixture *f = *state;
-    dx_dump_close(f->d);
-    free(f->manifest);
+    fixture_close(f->d, f->manifest);
     f->d = NULL;
     f->manifest = NULL;
     return 0;
@@ -242,17 +72,17 @@ static uint64_t resolve_ok(const dx_dump *d, const char *expr)
 static void test_threads(void **state)
 {
     const fixture *f = *state;
-    const char *m = f->manifest;
+    const mj *m = f->manifest;
     assert_int_equal(dx_dump_thread_count(f->d), 2);
-    uint64_t main_tid = json_u64(m, "process", "main_thread", "tid", NULL);
-    uint64_t worker_tid = json_u64(m, "process", "worker_thread", "tid", NULL);
+    uint64_t main_tid = need_u64(m, "process.main_thread.tid");
+    uint64_t worker_tid = need_u64(m, "process.worker_thread.tid");
     const dx_thread *mt = dx_dump_find_thread(f->d, (uint32_t)main_tid);
     const dx_thread *wt = dx_dump_find_thread(f->d, (uint32_t)worker_tid);
     assert_non_null(mt);
     assert_non_null(wt);
     assert_ptr_equal(mt, dx_dump_thread(f->d, 0));
-    assert_int_equal(mt->teb, json_u64(m, "process", "main_thread", "teb", NULL));
-    assert_int_equal(wt->teb, json_u64(m, "process", "worker_thread", "teb", NULL));
+    assert_int_equal(mt->teb, need_u64(m, "process.main_thread.teb"));
+    assert_int_equal(wt->teb, need_u64(m, "process.worker_thread.teb"));
     /* Wine's thread contexts: CONTROL | INTEGER | FLOATING, no segments. */
     for (size_t i = 0; i < 2; i++) {
         const dx_thread *t = dx_dump_thread(f->d, i);
@@ -264,14 +94,14 @@ static void test_threads(void **state)
     }
     uint32_t pid;
     assert_true(dx_dump_pid(f->d, &pid));
-    assert_int_equal(pid, json_u64(m, "process", "pid", NULL));
+    assert_int_equal(pid, need_u64(m, "process.pid"));
     assert_int_equal(dx_dump_sysinfo(f->d)->arch, 9);
 }
 
 static void test_modules(void **state)
 {
     const fixture *f = *state;
-    const char *m = f->manifest;
+    const mj *m = f->manifest;
     assert_int_equal(dx_dump_module_count(f->d), 5);
     static const char *const names[] = {"testprog.exe", "ntdll.dll", "kernel32.dll", "kernelbase.dll", "msvcrt.dll"};
     for (size_t i = 0; i < 5; i++) {
@@ -279,13 +109,13 @@ static void test_modules(void **state)
         if (!mod)
             fail_msg("module %s missing", names[i]);
         assert_int_equal(strcasecmp(mod->basename, names[i]), 0);
-        assert_int_equal(mod->base, json_u64(m, "modules", names[i], NULL));
+        assert_int_equal(mod->base, need(mj_get(mj_get(m, "modules"), names[i]), names[i]));
         assert_true(mod->size > 0);
         assert_ptr_equal(dx_dump_module_at(f->d, mod->base + mod->size - 1), mod);
         assert_null(mod->pdb); /* Wine writes no CodeView records */
     }
     const dx_module *exe = dx_dump_find_module(f->d, "testprog");
-    assert_int_equal(exe->base, json_u64(m, "process", "image_base", NULL));
+    assert_int_equal(exe->base, need_u64(m, "process.image_base"));
     assert_ptr_equal(dx_dump_find_module(f->d, "TESTPROG.EXE"), exe);
     assert_null(dx_dump_find_module(f->d, "dbghelp"));
     assert_null(dx_dump_find_module(f->d, "ucrtbase.dll"));
@@ -296,8 +126,8 @@ static void test_module_offset(void **state)
     const fixture *f = *state;
     char expr[64];
     snprintf(expr, sizeof expr, "testprog+0x%llx",
-             (unsigned long long)json_u64(f->manifest, "functions", "add2", "rva", NULL));
-    assert_int_equal(resolve_ok(f->d, expr), json_u64(f->manifest, "functions", "add2", "address", NULL));
+             (unsigned long long)need_u64(f->manifest, "functions.add2.rva"));
+    assert_int_equal(resolve_ok(f->d, expr), need_u64(f->manifest, "functions.add2.address"));
 }
 
 /* ---- full and crash: all memory -------------------------------------------- */
@@ -305,14 +135,14 @@ static void test_module_offset(void **state)
 static void test_exports(void **state)
 {
     const fixture *f = *state;
-    uint64_t add2 = json_u64(f->manifest, "functions", "add2", "address", NULL);
+    uint64_t add2 = need_u64(f->manifest, "functions.add2.address");
     assert_int_equal(resolve_ok(f->d, "testprog.exe!add2"), add2);
     assert_int_equal(resolve_ok(f->d, "testprog!add2"), add2);
     assert_int_equal(resolve_ok(f->d, "testprog!add2+0x5"), add2 + 5);
     assert_int_equal(resolve_ok(f->d, "testprog!crash_write"),
-                     json_u64(f->manifest, "functions", "crash_write", "address", NULL));
+                     need_u64(f->manifest, "functions.crash_write.address"));
     assert_int_equal(resolve_ok(f->d, "testprog!g_counter"),
-                     json_u64(f->manifest, "globals", "g_counter", "address", NULL));
+                     need_u64(f->manifest, "globals.g_counter.address"));
     char sym[300];
     dx_dump_symbolize(f->d, add2, sym, sizeof sym);
     assert_string_equal(sym, "testprog.exe!add2");
@@ -329,9 +159,10 @@ static void test_exports(void **state)
     assert_int_equal(dx_dump_read(f->d, l, &insn, 1), 1);
     /* ntdll's syscall stub, byte for byte. */
     uint64_t stub = resolve_ok(f->d, "ntdll!NtQueryInformationProcess");
-    assert_int_equal(stub, json_u64(f->manifest, "syscall", "stub_address", NULL));
-    char hex[80];
-    json_str(hex, sizeof hex, f->manifest, "syscall", "stub_bytes_hex", NULL);
+    assert_int_equal(stub, need_u64(f->manifest, "syscall.stub_address"));
+    const char *hex = mj_str(mj_path(f->manifest, "syscall.stub_bytes_hex"));
+    assert_non_null(hex);
+    assert_true(strlen(hex) >= 64);
     uint8_t bytes[32];
     assert_int_equal(dx_dump_read(f->d, stub, bytes, 32), 32);
     for (size_t i = 0; i < 32; i++) {
@@ -340,37 +171,35 @@ static void test_exports(void **state)
         assert_int_equal(bytes[i], v);
     }
     uint64_t fp;
-    assert_int_equal(dx_dump_read(f->d, json_u64(f->manifest, "globals", "g_NtQueryInformationProcess", "address", NULL),
+    assert_int_equal(dx_dump_read(f->d, need_u64(f->manifest, "globals.g_NtQueryInformationProcess.address"),
                                   &fp, 8),
                      8);
-    assert_int_equal(fp, json_u64(f->manifest, "globals", "g_NtQueryInformationProcess", "value_at_dump", NULL));
+    assert_int_equal(fp, need_u64(f->manifest, "globals.g_NtQueryInformationProcess.value_at_dump"));
 }
 
 static void test_memory(void **state)
 {
     const fixture *f = *state;
-    const char *m = f->manifest;
+    const mj *m = f->manifest;
     int64_t counter = 0;
-    assert_int_equal(dx_dump_read(f->d, json_u64(m, "globals", "g_counter", "address", NULL), &counter, 8), 8);
-    assert_int_equal(counter, json_u64(m, "globals", "g_counter", "value_at_dump", "dec", NULL));
+    assert_int_equal(dx_dump_read(f->d, need_u64(m, "globals.g_counter.address"), &counter, 8), 8);
+    assert_int_equal(counter, need_u64(m, "globals.g_counter.value_at_dump.dec"));
     assert_int_equal(counter, 122);
     char str[16];
-    assert_int_equal(dx_dump_read(f->d, json_u64(m, "globals", "g_str", "address", NULL), str, 16), 16);
+    assert_int_equal(dx_dump_read(f->d, need_u64(m, "globals.g_str.address"), str, 16), 16);
     assert_string_equal(str, "hello, dumpexec");
     int32_t arr[10];
-    assert_int_equal(dx_dump_read(f->d, json_u64(m, "globals", "g_array", "address", NULL), arr, sizeof arr),
+    assert_int_equal(dx_dump_read(f->d, need_u64(m, "globals.g_array.address"), arr, sizeof arr),
                      sizeof arr);
     for (int i = 0; i < 10; i++) {
-        char idx[8];
-        snprintf(idx, sizeof idx, "#%d", i);
-        const char *v = json_at(m, "globals", "g_array", "value", idx, NULL);
-        assert_non_null(v);
-        assert_int_equal(arr[i], strtol(v, NULL, 10));
+        int64_t v;
+        assert_true(mj_i64(mj_at(mj_path(m, "globals.g_array.value"), (size_t)i), &v));
+        assert_int_equal(arr[i], v);
     }
     /* The main thread's TLS slot, through its TEB. */
     uint64_t tls;
-    assert_int_equal(dx_dump_read(f->d, json_u64(m, "tls", "teb_slot_address", NULL), &tls, 8), 8);
-    assert_int_equal(tls, json_u64(m, "tls", "value", NULL));
+    assert_int_equal(dx_dump_read(f->d, need_u64(m, "tls.teb_slot_address"), &tls, 8), 8);
+    assert_int_equal(tls, need_u64(m, "tls.value"));
     /* TEB.Self and KUSER_SHARED_DATA. */
     const dx_thread *mt = dx_dump_thread(f->d, 0);
     uint64_t self;
@@ -378,7 +207,7 @@ static void test_memory(void **state)
     assert_int_equal(self, mt->teb);
     uint8_t kuser;
     assert_int_equal(dx_dump_read(f->d, 0x7ffe0308, &kuser, 1), 1);
-    assert_int_equal(kuser, json_u64(m, "syscall", "kuser_systemcall_0x7ffe0308", NULL));
+    assert_int_equal(kuser, need_u64(m, "syscall.kuser_systemcall_0x7ffe0308"));
     uint8_t b;
     assert_int_equal(dx_dump_read(f->d, 0x7ffe1000, &b, 1), 0);
     assert_int_equal(dx_dump_read(f->d, 0, &b, 1), 0);
@@ -436,31 +265,31 @@ static void test_normal(void **state)
 static void test_crash_exception(void **state)
 {
     const fixture *f = *state;
-    const char *m = f->manifest;
+    const mj *m = f->manifest;
     const dx_exception *x = dx_dump_exception(f->d);
     assert_non_null(x);
     assert_int_equal(x->code, 0xc0000005);
-    assert_int_equal(x->code, json_u64(m, "exception", "code", NULL));
-    assert_int_equal(x->flags, json_u64(m, "exception", "flags", NULL));
-    assert_int_equal(x->address, json_u64(m, "exception", "exception_address", NULL));
+    assert_int_equal(x->code, need_u64(m, "exception.code"));
+    assert_int_equal(x->flags, need_u64(m, "exception.flags"));
+    assert_int_equal(x->address, need_u64(m, "exception.exception_address"));
     assert_int_equal(x->record, 0); /* no nested exception */
     assert_int_equal(x->nparams, 2);
-    assert_int_equal(x->nparams, json_u64(m, "exception", "number_parameters", NULL));
+    assert_int_equal(x->nparams, need_u64(m, "exception.number_parameters"));
     assert_int_equal(x->params[0], 1);
     assert_int_equal(x->params[1], 0xdeadbeef);
-    assert_int_equal(x->params[0], json_u64(m, "exception", "information", "#0", NULL));
-    assert_int_equal(x->params[1], json_u64(m, "exception", "information", "#1", NULL));
-    uint64_t tid = json_u64(m, "exception", "thread_id", NULL);
+    assert_int_equal(x->params[0], need_u64(m, "exception.information.0"));
+    assert_int_equal(x->params[1], need_u64(m, "exception.information.1"));
+    uint64_t tid = need_u64(m, "exception.thread_id");
     assert_int_equal(x->tid, tid);
     assert_true(x->has_context);
-    assert_int_equal(x->context.rip, json_u64(m, "exception", "context", "rip", NULL));
-    assert_int_equal(x->context.rsp, json_u64(m, "exception", "context", "rsp", NULL));
-    assert_int_equal(x->context.rbp, json_u64(m, "exception", "context", "rbp", NULL));
-    assert_int_equal(x->context.rax, json_u64(m, "exception", "context", "rax", NULL));
-    assert_int_equal(x->context.rcx, json_u64(m, "exception", "context", "rcx", NULL));
-    assert_int_equal(x->context.rdx, json_u64(m, "exception", "context", "rdx", NULL));
-    assert_int_equal(x->context.eflags, json_u64(m, "exception", "context", "eflags", NULL));
-    assert_int_equal(x->context.flags, json_u64(m, "exception", "context", "context_flags", NULL));
+    assert_int_equal(x->context.rip, need_u64(m, "exception.context.rip"));
+    assert_int_equal(x->context.rsp, need_u64(m, "exception.context.rsp"));
+    assert_int_equal(x->context.rbp, need_u64(m, "exception.context.rbp"));
+    assert_int_equal(x->context.rax, need_u64(m, "exception.context.rax"));
+    assert_int_equal(x->context.rcx, need_u64(m, "exception.context.rcx"));
+    assert_int_equal(x->context.rdx, need_u64(m, "exception.context.rdx"));
+    assert_int_equal(x->context.eflags, need_u64(m, "exception.context.eflags"));
+    assert_int_equal(x->context.flags, need_u64(m, "exception.context.context_flags"));
     assert_int_equal(x->context.rip,
                      resolve_ok(f->d, "testprog!crash_write") + 5); /* the mov [rax],... */
 
@@ -471,10 +300,10 @@ static void test_crash_exception(void **state)
     assert_int_equal(t->tid, tid);
     const dx_context *c = dx_dump_thread_context(f->d, t);
     assert_ptr_equal(c, &x->context);
-    assert_int_equal(c->rip, json_u64(m, "exception", "context", "rip", NULL));
+    assert_int_equal(c->rip, need_u64(m, "exception.context.rip"));
     assert_true(t->has_context);
     assert_int_not_equal(t->context.rip, c->rip);
-    const dx_thread *other = dx_dump_find_thread(f->d, (uint32_t)json_u64(m, "process", "worker_thread", "tid", NULL));
+    const dx_thread *other = dx_dump_find_thread(f->d, (uint32_t)need_u64(m, "process.worker_thread.tid"));
     assert_ptr_equal(dx_dump_thread_context(f->d, other), &other->context);
 
     char sym[300];
@@ -491,10 +320,10 @@ static void test_crash_exception(void **state)
 
 static dx_dump *open_public(const char *name, char *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/public/%s", env_or("DX_FIXTURES_SRC", DX_FIXTURES_SRC_DEFAULT), name);
+    char path[256];
+    snprintf(path, sizeof path, "public/%s", name);
     dx_dump *d = NULL;
-    if (dx_dump_open(path, &d, err, DX_ERRLEN) != 0)
+    if (dx_dump_open(fixture_source_path(path), &d, err, DX_ERRLEN) != 0)
         return NULL;
     return d;
 }
@@ -571,19 +400,35 @@ static void test_xp_x86_refused(void **state)
         fail_msg("message does not say x86/32-bit: %s", err);
 }
 
-static void test_json_helper(void **state)
+/* The manifest getters this file relies on: dotted paths through objects and
+ * arrays, and numbers given as literals or as C-syntax strings. */
+static void test_manifest_getters(void **state)
 {
     (void)state;
-    const char *j = "{\"a\": {\"b\\\"\": [1, {\"c\": \"x,}\"}, [2, 3]], \"d\": -7}, \"e\": \"0x10\", \"f\": true}";
-    assert_int_equal(json_u64(j, "e", NULL), 16);
-    assert_int_equal(json_u64(j, "a", "b\\\"", "#0", NULL), 1);
-    assert_int_equal(json_u64(j, "a", "b\\\"", "#2", "#1", NULL), 3);
-    assert_int_equal(json_u64(j, "a", "d", NULL), (uint64_t)-7);
-    char s[8];
-    assert_string_equal(json_str(s, sizeof s, j, "a", "b\\\"", "#1", "c", NULL), "x,}");
-    assert_null(json_at(j, "a", "zz", NULL));
-    assert_null(json_at(j, "a", "b\\\"", "#3", NULL));
-    assert_non_null(json_at(j, "f", NULL));
+    char err[128] = "";
+    mj *j = mj_parse("{\"a\": {\"b.c\": 1, \"l\": [1, {\"c\": \"x,}\"}, [2, \"0x3\"]]}, \"e\": \"0x10\", "
+                     "\"d\": \"-7\", \"f\": true}",
+                     err, sizeof err);
+    assert_non_null(j);
+    assert_int_equal(mj_path_u64(j, "e"), 16);
+    assert_int_equal(mj_path_u64(j, "a.l.0"), 1);
+    assert_int_equal(mj_path_u64(j, "a.l.2.1"), 3);
+    assert_string_equal(mj_str(mj_path(j, "a.l.1.c")), "x,}");
+    assert_int_equal(mj_path_u64(mj_get(j, "a"), "b.c"), 0); /* keys with dots need mj_get */
+    assert_int_equal(need(mj_get(mj_get(j, "a"), "b.c"), "b.c"), 1);
+    uint64_t u;
+    int64_t i;
+    assert_false(mj_u64(mj_get(j, "d"), &u));
+    assert_true(mj_i64(mj_get(j, "d"), &i));
+    assert_int_equal(i, -7);
+    assert_false(mj_u64(mj_get(j, "f"), &u));
+    assert_null(mj_path(j, "a.zz"));
+    assert_null(mj_path(j, "a.l.3"));
+    assert_string_equal(mj_key_at(j, 1), "e");
+    assert_int_equal(mj_len(j), 4);
+    mj_free(j);
+    assert_null(mj_parse("{\"a\": 1,}", err, sizeof err));
+    assert_non_null(strstr(err, "line 1"));
 }
 
 int main(void)
@@ -605,7 +450,7 @@ int main(void)
         cmocka_unit_test(test_crash_exception),
     };
     const struct CMUnitTest public_[] = {
-        cmocka_unit_test(test_json_helper),
+        cmocka_unit_test(test_manifest_getters),
         cmocka_unit_test(test_breakpad_x64),
         cmocka_unit_test(test_xp_x86_refused),
     };

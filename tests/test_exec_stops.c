@@ -176,7 +176,7 @@ static void test_native_faults(void **state)
                     assert_int_equal(mj_path_u64(crash, "process.image_base"), mj_path_u64(g_m, "process.image_base"));
                     pc = mj_path_u64(g_m, "process.image_base") + mj_path_u64(crash, "exception.exception_address_rva");
                 } else {
-                    assert_true(mj_get(x, "probe_ok")->b);
+                    assert_true(mj_is_true(mj_get(x, "probe_ok")));
                 }
                 dx_arg args[MAX_ARGS];
                 int nargs = tp_case_args(mj_at(cases, ci), args, MAX_ARGS);
