@@ -12,18 +12,21 @@
 #include <uv.h>
 
 #define READ_SIZE 65536
+#define INPUT_SLICE 512             /* the session reads a client's bytes this many at a time */
 #define WRITE_HIGH_WATER (8u << 20) /* stop reading a client that does not read */
 #define KICK_MS 50
 
 typedef struct server server;
 
+typedef union stream_handle {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+} stream_handle;
+
 typedef struct conn {
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } h;
+    stream_handle h;
     server *srv;
     struct conn *prev, *next;
     dx_target target;
@@ -39,18 +42,14 @@ typedef struct conn {
 
     bool closing, reading;
     int open_handles;
+    dx_buf unread; /* input held back while the client does not take its replies */
 } conn;
 
 struct server {
     uv_loop_t loop;
     const dx_dump *dump;
     dx_server_options opt;
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } listener;
+    stream_handle listener;
     uv_signal_t sigint, sigterm;
     conn *conns;
     bool stopping;
@@ -59,47 +58,60 @@ struct server {
 typedef struct write_req {
     uv_write_t req;
     conn *c;
-    char data[];
+    dx_buf data;
 } write_req;
 
 static void conn_close(conn *c);
 static void take_jobs(conn *c);
+static void take_input(conn *c, const char *p, size_t n);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+static bool replies_pile_up(conn *c) { return uv_stream_get_write_queue_size(&c->h.stream) > WRITE_HIGH_WATER; }
 
 static void on_written(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
     conn *c = w->c;
+    dx_buf_free(&w->data);
     free(w);
     if (status < 0) {
         conn_close(c);
         return;
     }
-    if (!c->closing && !c->reading && uv_stream_get_write_queue_size(&c->h.stream) < WRITE_HIGH_WATER / 8) {
+    if (c->closing || c->reading || uv_stream_get_write_queue_size(&c->h.stream) >= WRITE_HIGH_WATER / 8)
+        return;
+    dx_buf held = c->unread;
+    c->unread = (dx_buf){0};
+    take_input(c, held.data, held.len);
+    dx_buf_free(&held);
+    if (!c->closing && !c->unread.len && !replies_pile_up(c)) {
         c->reading = true;
-        extern void conn_start_reading(conn *);
-        conn_start_reading(c);
+        uv_read_start(&c->h.stream, on_alloc, on_read);
     }
 }
 
+/* Hands out's bytes to libuv, which owns them until on_written. */
 static void send_out(conn *c, dx_buf *out)
 {
     if (!out->len || c->closing) {
         dx_buf_reset(out);
         return;
     }
-    write_req *w = malloc(sizeof *w + out->len);
+    write_req *w = malloc(sizeof *w);
     if (!w) {
         conn_close(c);
         return;
     }
     w->c = c;
-    memcpy(w->data, out->data, out->len);
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)out->len);
+    w->data = *out;
+    *out = (dx_buf){0};
+    uv_buf_t buf = uv_buf_init(w->data.data, (unsigned)w->data.len);
     if (uv_write(&w->req, &c->h.stream, &buf, 1, on_written) != 0) {
+        dx_buf_free(&w->data);
         free(w);
         conn_close(c);
     }
-    dx_buf_reset(out);
 }
 
 static void worker_main(void *arg)
@@ -224,6 +236,33 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = buf->base ? READ_SIZE : 0;
 }
 
+/* The session takes the client's bytes a slice at a time, and no more once
+ * the replies pile up: a few bytes can ask for many (a 16 KiB `m` reply,
+ * sent again for each NAK). The rest waits in c->unread until the client
+ * takes its replies (on_written). */
+static void take_input(conn *c, const char *p, size_t n)
+{
+    while (n && !c->closing) {
+        if (replies_pile_up(c)) {
+            dx_buf_append(&c->unread, p, n);
+            if (c->unread.oom)
+                conn_close(c);
+            return;
+        }
+        size_t k = n < INPUT_SLICE ? n : INPUT_SLICE;
+        dx_buf out = {0};
+        rsp_session_input(c->rsp, (const uint8_t *)p, k, &out);
+        send_out(c, &out);
+        dx_buf_free(&out);
+        p += k, n -= k;
+        if (rsp_session_closing(c->rsp)) {
+            conn_close(c);
+            return;
+        }
+        take_jobs(c);
+    }
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     conn *c = s->data;
@@ -232,23 +271,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    dx_buf out = {0};
-    rsp_session_input(c->rsp, (const uint8_t *)buf->base, (size_t)n, &out);
+    take_input(c, buf->base, (size_t)n);
     free(buf->base);
-    send_out(c, &out);
-    dx_buf_free(&out);
-    if (rsp_session_closing(c->rsp)) {
-        conn_close(c);
-        return;
-    }
-    take_jobs(c);
-    if (!c->closing && uv_stream_get_write_queue_size(&c->h.stream) > WRITE_HIGH_WATER) {
+    if (!c->closing && (c->unread.len || replies_pile_up(c))) {
         uv_read_stop(&c->h.stream);
         c->reading = false;
     }
 }
-
-void conn_start_reading(conn *c) { uv_read_start(&c->h.stream, on_alloc, on_read); }
 
 static void conn_free(conn *c)
 {
@@ -263,6 +292,7 @@ static void conn_free(conn *c)
     uv_mutex_destroy(&c->mu);
     rsp_session_free(c->rsp);
     dx_target_free(&c->target);
+    dx_buf_free(&c->unread);
     free(c);
 }
 
@@ -322,20 +352,41 @@ static conn *conn_new(server *srv)
     return c;
 }
 
+static void stream_init(uv_loop_t *loop, const uv_stream_t *listener, stream_handle *h)
+{
+    if (listener->type == UV_NAMED_PIPE)
+        uv_pipe_init(loop, &h->pipe, 0);
+    else
+        uv_tcp_init(loop, &h->tcp);
+}
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+/* libuv stops listening while a connection waits to be accepted: one we
+ * cannot serve is accepted and closed. */
+static void refuse(server *srv, uv_stream_t *listener)
+{
+    stream_handle *h = malloc(sizeof *h);
+    if (!h)
+        return;
+    stream_init(&srv->loop, listener, h);
+    uv_accept(listener, &h->stream);
+    uv_close(&h->handle, free_handle);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     server *srv = listener->data;
-    if (status < 0 || srv->stopping)
+    if (status < 0)
         return;
-    conn *c = conn_new(srv);
+    conn *c = srv->stopping ? NULL : conn_new(srv);
     if (!c) {
-        fprintf(stderr, "dump_exec: out of memory for a new session\n");
+        if (!srv->stopping)
+            fprintf(stderr, "dump_exec: out of memory for a new session\n");
+        refuse(srv, listener);
         return;
     }
-    if (listener->type == UV_NAMED_PIPE)
-        uv_pipe_init(&srv->loop, &c->h.pipe, 0);
-    else
-        uv_tcp_init(&srv->loop, &c->h.tcp);
+    stream_init(&srv->loop, listener, &c->h);
     c->h.handle.data = c;
     c->next = srv->conns;
     if (srv->conns)
@@ -348,7 +399,7 @@ static void on_connection(uv_stream_t *listener, int status)
     if (listener->type == UV_TCP)
         uv_tcp_nodelay(&c->h.tcp, 1);
     c->reading = true;
-    conn_start_reading(c);
+    uv_read_start(&c->h.stream, on_alloc, on_read);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)

@@ -89,6 +89,52 @@ def flood_without_reading_replies_stays_bounded(cfg):
 
 
 @test
+def one_read_of_naked_large_reads_stays_bounded(cfg):
+    """Each 64 KiB the server reads may ask for far more than 64 KiB of replies:
+    16 KiB per `m` packet, sent 9 times when NAKed 8 times. Replies are made
+    only as fast as the client takes them."""
+    m = cfg.manifest("full")
+    start = int(m.data["globals"]["g_counter"]["address"], 16) & ~0xfff
+    with Server(cfg, cfg.dump("full")) as srv:
+        pid = srv.proc.pid
+        with RspClient(srv.port) as c:
+            c.handshake(noack=False)
+            check(len(c.rq("m%x,1ffe" % start)) == 0x3ffc, "a read of 0x1ffe bytes at %#x" % start)
+        rss = rss_kib(pid)
+        socks = []
+        for _ in range(4):
+            s = socket.create_connection((HOST, srv.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            one = frame("m%x,1ffe" % start) + b"-" * 8
+            s.sendall(one * (65536 // len(one)))  # one read's worth: ~230 MB of replies
+            socks.append(s)
+        time.sleep(2)
+        grown = rss_kib(pid) - rss
+        check(grown < 96 * 1024, "RSS grew by %d KiB for 4 clients that did not read" % grown)
+        for s in socks:
+            s.close()
+        still_serves(srv)
+
+
+@test
+def replies_held_back_are_all_sent_in_order(cfg):
+    """A client that sends 25 MB worth of requests before reading any reply gets
+    every reply, in order, once it reads."""
+    m = cfg.manifest("full")
+    start = int(m.data["globals"]["g_counter"]["address"], 16) & ~0xfff
+    lengths = [0x1000 + i % 0x100 for i in range(3000)]
+    with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
+        c.handshake()
+        c.send_raw(b"".join(frame("m%x,%x" % (start, n)) for n in lengths))
+        time.sleep(1)
+        got = [len(c.read_packet(timeout=10)) for _ in lengths]
+        check(got == [2 * n for n in lengths], "replies out of order or missing: %s" %
+              [(i, g) for i, (g, n) in enumerate(zip(got, lengths)) if g != 2 * n][:5])
+        check(c.expect_silence(0.3), "a reply too many")
+        check(len(c.rq("g")) == 1104, "the session goes on")
+
+
+@test
 def interrupt_storms(cfg):
     m = cfg.manifest("full")
     with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
