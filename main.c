@@ -49,6 +49,7 @@ static void usage(FILE *to)
           "  --symbols DIR        serve the files in DIR whose names match the dump's modules\n"
           "                       (case-insensitively) to the debugger, for their symbols\n"
           "  --libraries symbols  name only those modules in the library list (default: all)\n"
+          "  --max-sessions N     debugger connections served at once (default 64)\n"
           "  --json               print as JSON\n"
           "  --trace              print every executed instruction to stderr\n"
           "  --trace-file FILE    ... to FILE instead\n"
@@ -78,7 +79,7 @@ static int bad_value(const char *opt, const char *v)
 
 static int parse_options(int argc, char **argv, options *o)
 {
-    enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES };
+    enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -87,6 +88,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"osabi", required_argument, NULL, O_OSABI},
         {"symbols", required_argument, NULL, O_SYMBOLS},
         {"libraries", required_argument, NULL, O_LIBRARIES},
+        {"max-sessions", required_argument, NULL, O_MAX_SESSIONS},
         {"json", no_argument, NULL, O_JSON},
         {"trace", no_argument, NULL, O_TRACE},
         {"trace-file", required_argument, NULL, O_TRACE_FILE},
@@ -128,6 +130,11 @@ static int parse_options(int argc, char **argv, options *o)
             if (strcmp(optarg, "all") && strcmp(optarg, "symbols"))
                 return bad_value("--libraries (all or symbols)", optarg);
             o->server.libraries_with_symbols_only = !strcmp(optarg, "symbols");
+            break;
+        case O_MAX_SESSIONS:
+            if (!parse_u64(optarg, &v) || !v || v > 100000)
+                return bad_value("--max-sessions (1 to 100000)", optarg);
+            o->server.max_sessions = (unsigned)v;
             break;
         case O_JSON: o->json = true; break;
         case O_TRACE: o->trace = true; break;

@@ -52,7 +52,8 @@ struct server {
     stream_handle listener;
     uv_signal_t sigint, sigterm;
     conn *conns;
-    bool stopping;
+    unsigned nconns;
+    bool stopping, told_full;
 };
 
 typedef struct write_req {
@@ -314,6 +315,8 @@ static void conn_close(conn *c)
             c->srv->conns = c->next;
         if (c->next)
             c->next->prev = c->prev;
+        c->srv->nconns--;
+        c->srv->told_full = false;
         uv_close(&c->h.handle, on_handle_closed);
     }
     if (c->running) {
@@ -379,10 +382,17 @@ static void on_connection(uv_stream_t *listener, int status)
     server *srv = listener->data;
     if (status < 0)
         return;
-    conn *c = srv->stopping ? NULL : conn_new(srv);
+    if (srv->stopping || srv->nconns >= srv->opt.max_sessions) {
+        if (!srv->stopping && !srv->told_full)
+            fprintf(stderr, "dump_exec: refusing connections while %u sessions are open (--max-sessions)\n",
+                    srv->nconns);
+        srv->told_full = true;
+        refuse(srv, listener);
+        return;
+    }
+    conn *c = conn_new(srv);
     if (!c) {
-        if (!srv->stopping)
-            fprintf(stderr, "dump_exec: out of memory for a new session\n");
+        fprintf(stderr, "dump_exec: out of memory for a new session\n");
         refuse(srv, listener);
         return;
     }
@@ -392,6 +402,7 @@ static void on_connection(uv_stream_t *listener, int status)
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
+    srv->nconns++;
     if (uv_accept(listener, &c->h.stream) != 0) {
         conn_close(c);
         return;
@@ -510,6 +521,8 @@ int dx_serve(const dx_dump *d, const dx_server_options *o, char *err, size_t err
     }
     srv->dump = d;
     srv->opt = *o;
+    if (!srv->opt.max_sessions)
+        srv->opt.max_sessions = DX_DEFAULT_MAX_SESSIONS;
     const char *spec = o->listen ? o->listen : "127.0.0.1:1234";
     char bound[300];
     int rc = strncmp(spec, "unix:", 5) == 0 ? listen_unix(srv, spec + 5, bound, sizeof bound, err, errlen)

@@ -7,12 +7,15 @@
 #include "exec.h"
 #include "session.h"
 
+#define DX_DEFAULT_MAX_SESSIONS 64
+
 typedef struct dx_server_options {
     const char *listen; /* "PORT", "HOST:PORT", "[V6]:PORT" or "unix:PATH"; NULL = 127.0.0.1:1234 */
     rsp_options rsp;
     dx_exec_options exec;
     const char *symbols_dir; /* --symbols DIR, or NULL */
     bool libraries_with_symbols_only; /* list only modules found in symbols_dir */
+    unsigned max_sessions;            /* connections served at once; 0 = DX_DEFAULT_MAX_SESSIONS */
     /* Called once listening, with the address actually bound (port 0 picks one). */
     void (*on_listening)(const char *address, void *user);
     void *user;

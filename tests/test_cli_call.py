@@ -164,6 +164,7 @@ check(rc == 0 and int(json.loads(out or "{}").get("xmm0", {}).get("bits", "0x0")
 for bad in (["--max-insns", "x", DUMP, "testprog!add2"],
             ["--unmapped", "maybe", DUMP, "testprog!add2"],
             ["--timeout", "-1", DUMP, "testprog!add2"],
+            ["--max-sessions", "0", "--listen", "0", DUMP],
             [DUMP, "testprog!no_such_function"],
             [DUMP, "testprog!add2", "buf:0"],
             [DUMP, "testprog!add2", "1.2.3"],

@@ -134,6 +134,40 @@ def replies_held_back_are_all_sent_in_order(cfg):
         check(len(c.rq("g")) == 1104, "the session goes on")
 
 
+def refused(port):
+    """True if the server takes the connection and closes it unserved."""
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        try:
+            s.sendall(frame("qSupported"))
+            return s.recv(100) == b""
+        except ConnectionResetError:
+            return True
+
+
+@test
+def sessions_beyond_the_limit_are_refused_until_one_ends(cfg):
+    with Server(cfg, cfg.dump("full"), ["--max-sessions", "2"]) as srv:
+        first, second = RspClient(srv.port), RspClient(srv.port)
+        for c in (first, second):
+            c.handshake()
+        check(all(refused(srv.port) for _ in range(3)), "a third session was served")
+        check(len(second.rq("g")) == 1104, "the sessions within the limit go on")
+        first.close()
+        third, deadline = None, time.monotonic() + 5
+        while not third and time.monotonic() < deadline:  # the server sees the close in its own time
+            third = RspClient(srv.port)
+            try:
+                third.handshake()
+            except (AssertionError, OSError):
+                third.close()
+                third = None
+                time.sleep(0.1)
+        check(third and len(third.rq("g")) == 1104, "a new session once one of the two ended")
+        third.close()
+        second.close()
+        check(srv.stderr.count("refusing connections") == 1, "the refusals are told once: %r" % srv.stderr)
+
+
 @test
 def interrupt_storms(cfg):
     m = cfg.manifest("full")
