@@ -1,7 +1,7 @@
 /* Lazy, copy-on-write memory: nothing is mapped at start; the first touch of
  * a page maps the run of pages around it that the dump holds (up to a
- * 64 KiB chunk, one protection throughout) and copies the dump's bytes in.
- * Guest and debugger writes then change only this executor's copy. */
+ * 64 KiB chunk at first, one protection throughout) and copies the dump's
+ * bytes in. Guest and debugger writes then change only this executor's copy. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -103,17 +103,19 @@ static bool page_held(const dx_dump *d, uint64_t page)
     return next && next->base < page + PAGE;
 }
 
-/* Chunks of the dump live in memory of our own, CHUNK bytes each, kept for
- * reuse across resets: Unicorn would allocate, zero and later unmap each
- * one, and copy into it page by page. */
-static uint8_t *chunk_memory(dx_exec *e)
+/* Chunks of the dump live in memory of our own, kept for the next session
+ * when they are CHUNK bytes or less: a reset would otherwise free and
+ * allocate the same buffers over and over. */
+static uint8_t *chunk_memory(dx_exec *e, uint64_t size)
 {
+    if (size > CHUNK)
+        return aligned_alloc(PAGE, size);
     return e->nspare ? e->spare[--e->nspare] : aligned_alloc(PAGE, CHUNK);
 }
 
-static void chunk_memory_done(dx_exec *e, uint8_t *mem)
+static void chunk_memory_done(dx_exec *e, uint8_t *mem, uint64_t size)
 {
-    if (mem && e->nspare < sizeof e->spare / sizeof e->spare[0])
+    if (mem && size <= CHUNK && e->nspare < sizeof e->spare / sizeof e->spare[0])
         e->spare[e->nspare++] = mem;
     else
         free(mem);
@@ -147,6 +149,21 @@ static uint64_t limit_bytes(const dx_exec *e)
  * assertion in its memory map), so an engine stops well before that. */
 #define MAX_REGIONS 3500
 
+/* The most a fault maps: CHUNK for the first 128 chunks, then twice as much
+ * for each 128 more, up to 256 CHUNKs. Each map and unmap costs Unicorn time
+ * in proportion to the regions already mapped, so a session that maps much
+ * must do it in fewer, larger pieces: 1 GiB then takes about 900 regions,
+ * not 16384, and reaching it (and closing the session) takes milliseconds,
+ * not seconds. Within the memory limit, so a session can use all of it. */
+static uint64_t chunk_span(const dx_exec *e)
+{
+    unsigned shift = (unsigned)(e->nchunks / 128);
+    uint64_t span = CHUNK << (shift < 8 ? shift : 8);
+    while (span > CHUNK && e->mapped_bytes + span > limit_bytes(e))
+        span >>= 1;
+    return span;
+}
+
 /* Map the pages around addr that the dump holds, or one zero page. False if
  * the dump lacks addr (and zero_fill is off) or the session is over its
  * memory limit; e->stop then says which. */
@@ -159,7 +176,8 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
     bool held = page_held(e->dump, page);
     if (!held && !zero_fill)
         return false;
-    if (e->mapped_bytes + CHUNK > limit_bytes(e) || e->nchunks >= MAX_REGIONS) {
+    uint64_t span = chunk_span(e);
+    if (e->mapped_bytes + span > limit_bytes(e) || e->nchunks >= MAX_REGIONS) {
         if (e->stop) {
             e->stop->kind = DX_STOP_MEMORY_LIMIT;
             e->stop->addr = addr;
@@ -174,21 +192,25 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
     uint32_t prot = held ? page_prot(e, page) : UC_PROT_READ | UC_PROT_WRITE;
     /* Grow to the chunk around the page: over pages the dump holds with the
      * same protection, or, zero-filling, over pages it does not hold. */
-    uint64_t lo = page & ~(CHUNK - 1), hi = lo + CHUNK;
+    uint64_t lo = page & ~(span - 1), hi = lo + span;
     while (start > lo && start > gap_start && page_held(e->dump, start - PAGE) == held &&
            (!held || page_prot(e, start - PAGE) == prot))
         start -= PAGE;
     while (end < hi && end < gap_end && page_held(e->dump, end) == held && (!held || page_prot(e, end) == prot))
         end += PAGE;
-    uint8_t *mem = chunk_memory(e);
-    if (!mem)
-        return false;
-    if (held)
-        dx_dump_read_filled(e->dump, start, mem, end - start);
-    else
-        memset(mem, 0, end - start);
+    /* Large zero runs get Unicorn's own memory, which the host commits only
+     * as the guest touches it. */
+    uint8_t *mem = NULL;
+    if (held || end - start <= CHUNK) {
+        if (!(mem = chunk_memory(e, end - start)))
+            return false;
+        if (held)
+            dx_dump_read_filled(e->dump, start, mem, end - start);
+        else
+            memset(mem, 0, end - start);
+    }
     if (!chunk_add(e, start, end, prot, mem)) {
-        chunk_memory_done(e, mem);
+        chunk_memory_done(e, mem, end - start);
         return false;
     }
     return true;
@@ -232,7 +254,7 @@ void mem_unmap_all(dx_exec *e)
 {
     for (size_t i = 0; i < e->nchunks; i++) {
         uc_mem_unmap(e->uc, e->chunks[i].start, e->chunks[i].end - e->chunks[i].start);
-        chunk_memory_done(e, e->chunks[i].mem);
+        chunk_memory_done(e, e->chunks[i].mem, e->chunks[i].end - e->chunks[i].start);
     }
     mem_forget(e);
 }

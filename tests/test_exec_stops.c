@@ -736,6 +736,23 @@ static void test_memory_limit(void **state)
     }
 }
 
+/* A session may map all its limit allows: Unicorn's own limit of about 4096
+ * regions (218 MB in 64 KiB chunks) must not come first. */
+static void test_memory_limit_is_reachable(void **state)
+{
+    (void)state;
+    dx_exec_options o = {.max_insns = 0, .unmapped_zero = true, .max_session_mb = 300};
+    dx_exec *e = new_exec_opts(&o);
+    dx_arg args[2] = {{.kind = DX_ARG_INT, .i = unheld_address()}, {.kind = DX_ARG_INT, .i = 280 << 20}};
+    dx_call_result r;
+    assert_int_equal(dx_exec_call(e, func("fill_buf"), args, 2, NULL, &r), 0);
+    if (r.stop.kind != DX_STOP_RETURNED)
+        fail_msg("fill_buf of 280 MB under a 300 MB limit: %s", describe_stop(e, &r.stop));
+    assert_int_equal(r.rax, 280 << 20);
+    dx_call_result_free(&r);
+    dx_exec_free(e);
+}
+
 /* ---- breakpoints, steps, watchpoints ------------------------------- */
 
 /* The length of the first instruction at fn, by stepping it. */
@@ -1022,6 +1039,7 @@ int main(void)
         cmocka_unit_test(test_stack_overflow),
         cmocka_unit_test(test_continue_fault_is_exact),
         cmocka_unit_test(test_memory_limit),
+        cmocka_unit_test(test_memory_limit_is_reachable),
         cmocka_unit_test(test_breakpoints),
         cmocka_unit_test(test_breakpoint_at_called_entry),
         cmocka_unit_test(test_step),
