@@ -174,7 +174,7 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
     if (mem_is_mapped(e, page, &gap_end))
         return true;
     bool held = page_held(e->dump, page);
-    if (!held && !zero_fill)
+    if ((!held && !zero_fill) || page + PAGE == 0) /* a chunk's end must not wrap to 0 */
         return false;
     uint64_t span = chunk_span(e);
     if (e->mapped_bytes + span > limit_bytes(e) || e->nchunks >= MAX_REGIONS) {
@@ -192,23 +192,19 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
     uint32_t prot = held ? page_prot(e, page) : UC_PROT_READ | UC_PROT_WRITE;
     /* Grow to the chunk around the page: over pages the dump holds with the
      * same protection, or, zero-filling, over pages it does not hold. */
-    uint64_t lo = page & ~(span - 1), hi = lo + span;
+    uint64_t lo = page & ~(span - 1), hi = lo + span ? lo + span : 0 - PAGE;
     while (start > lo && start > gap_start && page_held(e->dump, start - PAGE) == held &&
            (!held || page_prot(e, start - PAGE) == prot))
         start -= PAGE;
     while (end < hi && end < gap_end && page_held(e->dump, end) == held && (!held || page_prot(e, end) == prot))
         end += PAGE;
-    /* Large zero runs get Unicorn's own memory, which the host commits only
-     * as the guest touches it. */
-    uint8_t *mem = NULL;
-    if (held || end - start <= CHUNK) {
-        if (!(mem = chunk_memory(e, end - start)))
-            return false;
-        if (held)
-            dx_dump_read_filled(e->dump, start, mem, end - start);
-        else
-            memset(mem, 0, end - start);
-    }
+    uint8_t *mem = chunk_memory(e, end - start);
+    if (!mem)
+        return false;
+    if (held)
+        dx_dump_read_filled(e->dump, start, mem, end - start);
+    else
+        memset(mem, 0, end - start);
     if (!chunk_add(e, start, end, prot, mem)) {
         chunk_memory_done(e, mem, end - start);
         return false;

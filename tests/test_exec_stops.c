@@ -736,6 +736,34 @@ static void test_memory_limit(void **state)
     }
 }
 
+/* With unmapped memory as zeros, watchpoints on the last pages of the
+ * address space (the very last one is never mapped: a chunk's end would
+ * wrap to 0): the session goes on. Guest accesses cannot get there, as
+ * Unicorn masks addresses to 52 bits; a debugger's watchpoint can. */
+static void test_zero_fill_at_the_top(void **state)
+{
+    (void)state;
+    dx_exec_options o = {.max_insns = 0, .unmapped_zero = true};
+    dx_exec *e = new_exec_opts(&o);
+    static const uint8_t load[] = {0x48, 0x8b, 0x01, 0xc3}; /* mov rax, [rcx]; ret */
+    uint64_t at = craft(e, load, sizeof load);
+    assert_int_equal(dx_exec_watch_add(e, ~0ull - 15, 8, DX_WATCH_WRITE), 0);
+    assert_int_equal(dx_exec_watch_add(e, ~0ull - 0x100f, 8, DX_WATCH_WRITE), 0);
+    dx_arg far = {.kind = DX_ARG_INT, .i = unheld_address()};
+    for (int i = 0; i < 2; i++) {
+        dx_call_result r;
+        assert_int_equal(dx_exec_call(e, at, &far, 1, NULL, &r), 0);
+        if (r.stop.kind != DX_STOP_RETURNED)
+            fail_msg("call %d: %s", i, describe_stop(e, &r.stop));
+        assert_int_equal(r.rax, 0);
+        dx_call_result_free(&r);
+    }
+    uint8_t code[sizeof load];
+    assert_int_equal(dx_exec_read(e, at, code, sizeof code), sizeof code);
+    assert_memory_equal(code, load, sizeof load);
+    dx_exec_free(e);
+}
+
 /* A session may map all its limit allows: Unicorn's own limit of about 4096
  * regions (218 MB in 64 KiB chunks) must not come first. */
 static void test_memory_limit_is_reachable(void **state)
@@ -1040,6 +1068,7 @@ int main(void)
         cmocka_unit_test(test_continue_fault_is_exact),
         cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_memory_limit_is_reachable),
+        cmocka_unit_test(test_zero_fill_at_the_top),
         cmocka_unit_test(test_breakpoints),
         cmocka_unit_test(test_breakpoint_at_called_entry),
         cmocka_unit_test(test_step),
