@@ -90,7 +90,14 @@ static bool reg_value(const dx_regs *r, x86_reg reg, uint64_t next_ip, uint64_t 
     return false;
 }
 
-static bool touches(uint64_t ea, uint64_t size, uint64_t addr) { return addr - ea < (size ? size : 8); }
+/* Unicorn reports an address in its low 52 bits, so addr is compared with
+ * what an access at ea would be reported as. */
+#define UC_ADDR_MASK ((1ull << 52) - 1)
+
+static bool touches(uint64_t ea, uint64_t size, uint64_t addr)
+{
+    return ((addr - ea) & UC_ADDR_MASK) < (size ? size : 8);
+}
 
 /* The general register (0-15, dx_regs order) that r is part of, or -1. */
 static int gpr_of(x86_reg r)
@@ -127,8 +134,10 @@ static bool is_string_insn(const cs_insn *insn)
 }
 
 /* Does this instruction, with the registers as they are now, access addr
- * the way the fault did? *uses gets the registers its address came from. */
-static bool insn_accesses(const dx_regs *r, const cs_insn *insn, uint64_t addr, dx_access access, uint32_t *uses)
+ * the way the fault did? *uses gets the registers its address came from,
+ * *ea the address it computes. */
+static bool insn_accesses(const dx_regs *r, const cs_insn *insn, uint64_t addr, dx_access access, uint32_t *uses,
+                          uint64_t *ea)
 {
     const cs_x86 *x = &insn->detail->x86;
     uint64_t next = insn->address + insn->size;
@@ -140,27 +149,32 @@ static bool insn_accesses(const dx_regs *r, const cs_insn *insn, uint64_t addr, 
         if (op->type != X86_OP_MEM || insn->id == X86_INS_LEA || (op->access && !(op->access & want)) ||
             !reg_value(r, op->mem.base, next, &base) || !reg_value(r, op->mem.index, next, &index))
             continue;
-        uint64_t ea = base + index * (uint64_t)op->mem.scale + (uint64_t)op->mem.disp;
+        *ea = base + index * (uint64_t)op->mem.scale + (uint64_t)op->mem.disp;
         if (op->mem.segment == X86_REG_GS)
-            ea += r->gs_base;
+            *ea += r->gs_base;
         else if (op->mem.segment == X86_REG_FS)
-            ea += r->fs_base;
-        if (touches(ea, op->size, addr)) {
+            *ea += r->fs_base;
+        if (touches(*ea, op->size, addr)) {
             *uses = reg_bit(op->mem.base) | reg_bit(op->mem.index);
             return true;
         }
     }
-    uint64_t rsp = r->gpr[DX_REG_RSP];
+    *ea = r->gpr[DX_REG_RSP];
     *uses = 1u << DX_REG_RSP;
     switch (insn->id) {
-    case X86_INS_PUSH: case X86_INS_CALL: case X86_INS_PUSHFQ: return touches(rsp - 8, 8, addr);
-    case X86_INS_POP: case X86_INS_RET: case X86_INS_POPFQ: return touches(rsp, 8, addr);
+    case X86_INS_PUSH: case X86_INS_CALL: case X86_INS_PUSHFQ: return touches(*ea -= 8, 8, addr);
+    case X86_INS_POP: case X86_INS_RET: case X86_INS_POPFQ: return touches(*ea, 8, addr);
     default: break;
     }
     /* String instructions address through RSI and RDI. */
     *uses = 1u << DX_REG_RSI | 1u << DX_REG_RDI;
-    return is_string_insn(insn) &&
-           (touches(r->gpr[DX_REG_RDI], 16, addr) || touches(r->gpr[DX_REG_RSI], 16, addr));
+    if (!is_string_insn(insn))
+        return false;
+    *ea = r->gpr[DX_REG_RDI];
+    if (touches(*ea, 16, addr))
+        return true;
+    *ea = r->gpr[DX_REG_RSI];
+    return touches(*ea, 16, addr);
 }
 
 /* Unicorn stops a fault with the registers as they were just before the
@@ -185,7 +199,8 @@ uint64_t fault_locate(dx_exec *e, uint64_t block_start, uint64_t fault_addr, dx_
     uint32_t found_uses = 0; /* the registers found's address came from */
     for (int i = 0; i < MAX_BLOCK && cs_disasm_iter(cs, &p, &n, &at, insn); i++) {
         uint32_t uses;
-        if (insn_accesses(r, insn, fault_addr, access, &uses)) {
+        uint64_t ea;
+        if (insn_accesses(r, insn, fault_addr, access, &uses, &ea)) {
             if (have && consistent)
                 break; /* nothing changed the earlier candidate's registers */
             found = insn->address, have = true, consistent = true, found_uses = uses;
@@ -203,4 +218,24 @@ uint64_t fault_locate(dx_exec *e, uint64_t block_start, uint64_t fault_addr, dx_
     }
     cs_free(insn, 1);
     return found;
+}
+
+/* The address a fault at pc really was: Unicorn reports only its low 52
+ * bits, which for a wild pointer (0xdeadbeefdeadbeef) or a kernel address
+ * name some other place. */
+uint64_t fault_address(dx_exec *e, uint64_t pc, uint64_t addr, dx_access access)
+{
+    uint8_t code[MAX_INSN];
+    size_t n = dx_exec_read(e, pc, code, sizeof code);
+    csh cs = capstone(e);
+    if (!cs || !n)
+        return addr;
+    cs_insn *insn = cs_malloc(cs);
+    const uint8_t *p = code;
+    uint64_t at = pc, ea;
+    uint32_t uses;
+    if (cs_disasm_iter(cs, &p, &n, &at, insn) && insn_accesses(&e->regs[e->cur], insn, addr, access, &uses, &ea))
+        addr = ea + ((addr - ea) & UC_ADDR_MASK);
+    cs_free(insn, 1);
+    return addr;
 }

@@ -136,6 +136,7 @@ void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc);
 /* disasm.c */
 void disasm_close(dx_exec *e);
 uint64_t fault_locate(dx_exec *e, uint64_t block_start, uint64_t fault_addr, dx_access access);
+uint64_t fault_address(dx_exec *e, uint64_t pc, uint64_t addr, dx_access access);
 /* watch.c */
 void watch_arm(dx_exec *e);
 void watch_disarm(dx_exec *e);

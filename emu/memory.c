@@ -164,6 +164,10 @@ static uint64_t chunk_span(const dx_exec *e)
     return span;
 }
 
+/* No process has memory above user space: a wild pointer there faults, as
+ * on Windows, even where unmapped memory reads as zeros. */
+#define USER_SPACE_END 0x800000000000ull
+
 /* Map the pages around addr that the dump holds, or one zero page. False if
  * the dump lacks addr (and zero_fill is off) or the session is over its
  * memory limit; e->stop then says which. */
@@ -174,7 +178,9 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
     if (mem_is_mapped(e, page, &gap_end))
         return true;
     bool held = page_held(e->dump, page);
-    if ((!held && !zero_fill) || page + PAGE == 0) /* a chunk's end must not wrap to 0 */
+    if (!held && (!zero_fill || page >= USER_SPACE_END))
+        return false;
+    if (page + PAGE == 0) /* a chunk's end must not wrap to 0 */
         return false;
     uint64_t span = chunk_span(e);
     if (e->mapped_bytes + span > limit_bytes(e) || e->nchunks >= MAX_REGIONS) {

@@ -484,11 +484,13 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     atomic_store(&e->interrupt, false);
     stop->insns = e->insns;
     if ((stop->kind == DX_STOP_ACCESS || stop->kind == DX_STOP_MEMORY_LIMIT || stop->kind == DX_STOP_STACK_OVERFLOW) &&
-        !e->step_hook &&
-        stop->access != DX_ACCESS_EXECUTE)
+        stop->access != DX_ACCESS_EXECUTE) {
         /* With a block hook the block is known; without one, Unicorn's RIP
          * is the start of a recent block, usually the faulting one. */
-        stop->pc = fault_locate(e, e->block_hook ? e->block_start : r->rip, stop->addr, stop->access);
+        if (!e->step_hook)
+            stop->pc = fault_locate(e, e->block_hook ? e->block_start : r->rip, stop->addr, stop->access);
+        stop->addr = fault_address(e, stop->pc, stop->addr, stop->access);
+    }
     /* A faulting or stopped instruction did not run: RIP points at it. An
      * int3 has run, as on a real CPU, so continuing moves past it. */
     if (stop->kind != DX_STOP_INT3)

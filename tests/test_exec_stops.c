@@ -764,6 +764,34 @@ static void test_zero_fill_at_the_top(void **state)
     dx_exec_free(e);
 }
 
+/* Unicorn keeps 52 bits of an address. A load through a wild pointer or a
+ * kernel address must stop at that address, in either run mode, and with
+ * --unmapped zero must not read zeros where its low 52 bits point when they
+ * point above user space. (0x0010000000000000 does read the zeros of page 0
+ * then: a fast run cannot tell it from a null pointer.) */
+static void test_wild_pointers(void **state)
+{
+    (void)state;
+    static const uint8_t load[] = {0x48, 0x8b, 0x01, 0xc3}; /* mov rax, [rcx]; ret */
+    static const uint64_t wild[] = {0xdeadbeefdeadbeefull, 0xfffff78000000008ull, 0x0010000000000000ull,
+                                    0x0000800000000000ull};
+    for (int mode = 0; mode < 4; mode++) {
+        dx_exec_options o = {.max_insns = mode & 1 ? 0 : 1000, .unmapped_zero = mode >= 2};
+        dx_exec *e = new_exec_opts(&o);
+        uint64_t at = craft(e, load, sizeof load);
+        for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++) {
+            if (o.unmapped_zero && (wild[i] & ((1ull << 52) - 1)) < 0x800000000000ull)
+                continue;
+            dx_arg a = {.kind = DX_ARG_INT, .i = wild[i]};
+            dx_stop s = call_stop(e, at, &a, 1);
+            expect_stop(e, &s, "load through a wild pointer", DX_STOP_ACCESS, at);
+            if (s.addr != wild[i])
+                fail_msg("mode %d: fault at 0x%" PRIx64 ", the pointer is 0x%" PRIx64, mode, s.addr, wild[i]);
+        }
+        dx_exec_free(e);
+    }
+}
+
 /* A session may map all its limit allows: Unicorn's own limit of about 4096
  * regions (218 MB in 64 KiB chunks) must not come first. */
 static void test_memory_limit_is_reachable(void **state)
@@ -1069,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_memory_limit_is_reachable),
         cmocka_unit_test(test_zero_fill_at_the_top),
+        cmocka_unit_test(test_wild_pointers),
         cmocka_unit_test(test_breakpoints),
         cmocka_unit_test(test_breakpoint_at_called_entry),
         cmocka_unit_test(test_step),
