@@ -90,10 +90,7 @@ static bool reg_value(const dx_regs *r, x86_reg reg, uint64_t next_ip, uint64_t 
     return false;
 }
 
-/* Unicorn reports an address in its low 52 bits, so addr is compared with
- * what an access at ea would be reported as. */
-#define UC_ADDR_MASK ((1ull << 52) - 1)
-
+/* addr as Unicorn reports it (UC_ADDR_MASK) against an access at ea. */
 static bool touches(uint64_t ea, uint64_t size, uint64_t addr)
 {
     return ((addr - ea) & UC_ADDR_MASK) < (size ? size : 8);

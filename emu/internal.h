@@ -10,6 +10,7 @@
 #include <unicorn/unicorn.h>
 
 #define PAGE 0x1000ull
+#define UC_ADDR_MASK ((1ull << 52) - 1) /* Unicorn reports addresses in their low 52 bits */
 #define CHUNK 0x10000ull /* lazy maps grow to this, within what the dump holds */
 
 typedef struct chunk {

@@ -322,5 +322,10 @@ int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *
         snprintf(err, errlen, "cannot write %zu bytes at 0x%llx", len, (unsigned long long)addr);
         return -1;
     }
+    /* Unicorn does not always drop code translated from what changed (not
+     * when a block's first bytes are rewritten): the next run would execute
+     * the old instructions. */
+    if (len)
+        uc_ctl_remove_cache(e->uc, addr, addr + len);
     return 0;
 }

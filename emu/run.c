@@ -141,6 +141,10 @@ static void fault(dx_exec *e, uc_mem_type type, uint64_t addr)
     if (e->stopped)
         return;
     dx_access access = access_of(type);
+    uint64_t rip;
+    if (access == DX_ACCESS_EXECUTE && uc_reg_read(e->uc, UC_X86_REG_RIP, &rip) == UC_ERR_OK &&
+        ((rip ^ addr) & UC_ADDR_MASK) == 0)
+        addr = rip; /* a jump to a wild pointer: RIP has all 64 bits */
     uint64_t pc = access == DX_ACCESS_EXECUTE ? addr : e->stop->pc;
     dx_stop_kind kind = DX_STOP_ACCESS;
     if (e->stop->kind == DX_STOP_MEMORY_LIMIT)

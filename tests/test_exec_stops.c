@@ -261,6 +261,32 @@ static uint64_t craft(dx_exec *e, const uint8_t *code, size_t len)
     return at;
 }
 
+/* Code written over code that already ran, whole instructions at once, is
+ * what the next run executes: after a run that returned and after one that
+ * faulted, in both run modes. */
+static void test_rewritten_code_runs(void **state)
+{
+    (void)state;
+    static const uint8_t load[] = {0x48, 0x8b, 0x01, 0xc3}; /* mov rax, [rcx]; ret */
+    static const uint8_t lea[] = {0x48, 0x8d, 0x41, 0x07, 0xc3}; /* lea rax, [rcx+7]; ret */
+    uint64_t g = mj_path_u64(g_m, "globals.g_counter.address");
+    for (int mode = 0; mode < 4; mode++) {
+        dx_exec *e = new_exec(mode & 1 ? 0 : DX_DEFAULT_MAX_INSNS);
+        uint64_t at = craft(e, load, sizeof load);
+        dx_arg a = {.kind = DX_ARG_INT, .i = mode & 2 ? 8 : g};
+        dx_call_result r;
+        assert_int_equal(dx_exec_call(e, at, &a, 1, NULL, &r), 0);
+        assert_int_equal(r.stop.kind, mode & 2 ? DX_STOP_ACCESS : DX_STOP_RETURNED);
+        dx_call_result_free(&r);
+        craft(e, lea, sizeof lea);
+        assert_int_equal(dx_exec_call(e, at, &a, 1, NULL, &r), 0);
+        if (r.stop.kind != DX_STOP_RETURNED || r.rax != a.i + 7)
+            fail_msg("mode %d: the old code ran: %s, rax 0x%" PRIx64, mode, describe_stop(e, &r.stop), r.rax);
+        dx_call_result_free(&r);
+        dx_exec_free(e);
+    }
+}
+
 typedef struct crafted {
     const char *name;
     const uint8_t *code;
@@ -788,6 +814,17 @@ static void test_wild_pointers(void **state)
             if (s.addr != wild[i])
                 fail_msg("mode %d: fault at 0x%" PRIx64 ", the pointer is 0x%" PRIx64, mode, s.addr, wild[i]);
         }
+        static const uint8_t jump[] = {0xff, 0xe1}; /* jmp rcx */
+        at = craft(e, jump, sizeof jump);
+        for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++) {
+            if (o.unmapped_zero && (wild[i] & ((1ull << 52) - 1)) < 0x800000000000ull)
+                continue;
+            dx_arg a = {.kind = DX_ARG_INT, .i = wild[i]};
+            dx_stop s = call_stop(e, at, &a, 1);
+            expect_stop(e, &s, "jump to a wild pointer", DX_STOP_ACCESS, wild[i]);
+            assert_int_equal(s.access, DX_ACCESS_EXECUTE);
+            assert_int_equal(s.addr, wild[i]);
+        }
         dx_exec_free(e);
     }
 }
@@ -1098,6 +1135,7 @@ int main(void)
         cmocka_unit_test(test_memory_limit_is_reachable),
         cmocka_unit_test(test_zero_fill_at_the_top),
         cmocka_unit_test(test_wild_pointers),
+        cmocka_unit_test(test_rewritten_code_runs),
         cmocka_unit_test(test_breakpoints),
         cmocka_unit_test(test_breakpoint_at_called_entry),
         cmocka_unit_test(test_step),
