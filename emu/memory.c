@@ -198,7 +198,7 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
     uint32_t prot = held ? page_prot(e, page) : UC_PROT_READ | UC_PROT_WRITE;
     /* Grow to the chunk around the page: over pages the dump holds with the
      * same protection, or, zero-filling, over pages it does not hold. */
-    uint64_t lo = page & ~(span - 1), hi = lo + span ? lo + span : 0 - PAGE;
+    uint64_t lo = page & ~(span - 1), hi = lo + span != 0 ? lo + span : 0 - PAGE; /* no wrap at the top */
     while (start > lo && start > gap_start && page_held(e->dump, start - PAGE) == held &&
            (!held || page_prot(e, start - PAGE) == prot))
         start -= PAGE;
