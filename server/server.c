@@ -294,6 +294,8 @@ static void conn_free(conn *c)
     rsp_session_free(c->rsp);
     dx_target_free(&c->target);
     dx_buf_free(&c->unread);
+    c->srv->nconns--; /* here, not at close: a closing session's run may still hold its engine */
+    c->srv->told_full = false;
     free(c);
 }
 
@@ -315,8 +317,6 @@ static void conn_close(conn *c)
             c->srv->conns = c->next;
         if (c->next)
             c->next->prev = c->prev;
-        c->srv->nconns--;
-        c->srv->told_full = false;
         uv_close(&c->h.handle, on_handle_closed);
     }
     if (c->running) {
