@@ -15,6 +15,8 @@
 #define INPUT_SLICE 512             /* the session reads a client's bytes this many at a time */
 #define WRITE_HIGH_WATER (8u << 20) /* stop reading a client that does not read */
 #define KICK_MS 50
+#define LISTEN_BACKLOG 128 /* a burst of connections waits here, not in SYN retries */
+#define TELL_FULL_MS 10000 /* at most one "refusing connections" line this often */
 
 typedef struct server server;
 
@@ -53,7 +55,8 @@ struct server {
     uv_signal_t sigint, sigterm;
     conn *conns;
     unsigned nconns;
-    bool stopping, told_full;
+    uint64_t told_full_at; /* uv_now of the last "refusing connections" line, 0: never */
+    bool stopping;
 };
 
 typedef struct write_req {
@@ -295,7 +298,6 @@ static void conn_free(conn *c)
     dx_target_free(&c->target);
     dx_buf_free(&c->unread);
     c->srv->nconns--; /* here, not at close: a closing session's run may still hold its engine */
-    c->srv->told_full = false;
     free(c);
 }
 
@@ -383,10 +385,12 @@ static void on_connection(uv_stream_t *listener, int status)
     if (status < 0)
         return;
     if (srv->stopping || srv->nconns >= srv->opt.max_sessions) {
-        if (!srv->stopping && !srv->told_full)
+        uint64_t now = uv_now(&srv->loop);
+        if (!srv->stopping && (!srv->told_full_at || now - srv->told_full_at >= TELL_FULL_MS)) {
             fprintf(stderr, "dump_exec: refusing connections while %u sessions are open (--max-sessions)\n",
                     srv->nconns);
-        srv->told_full = true;
+            srv->told_full_at = now ? now : 1;
+        }
         refuse(srv, listener);
         return;
     }
@@ -473,7 +477,7 @@ static int listen_tcp(server *srv, const char *spec, char *bound, size_t boundle
     uv_tcp_init(&srv->loop, &srv->listener.tcp);
     int rc = uv_tcp_bind(&srv->listener.tcp, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen(&srv->listener.stream, 16, on_connection);
+        rc = uv_listen(&srv->listener.stream, LISTEN_BACKLOG, on_connection);
     if (rc != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", spec, uv_strerror(rc));
         return -1;
@@ -502,7 +506,7 @@ static int listen_unix(server *srv, const char *path, char *bound, size_t boundl
     uv_pipe_init(&srv->loop, &srv->listener.pipe, 0);
     int rc = uv_pipe_bind(&srv->listener.pipe, path);
     if (rc == 0)
-        rc = uv_listen(&srv->listener.stream, 16, on_connection);
+        rc = uv_listen(&srv->listener.stream, LISTEN_BACKLOG, on_connection);
     if (rc != 0) {
         snprintf(err, errlen, "cannot listen on unix:%s: %s", path, uv_strerror(rc));
         return -1;
