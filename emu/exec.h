@@ -109,8 +109,11 @@ int dx_exec_watch_add(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kin
 int dx_exec_watch_remove(dx_exec *e, uint64_t addr, uint64_t len, dx_watch_kind kind);
 void dx_exec_break_clear(dx_exec *e); /* every breakpoint and watchpoint */
 
-/* Tracing: one line per executed instruction to out (NULL turns it off). */
+/* Tracing: one line per executed instruction to out (NULL turns it off).
+ * With max_bytes, the trace ends with a note once it has written that many
+ * (the run goes on); 0: no limit. */
 void dx_exec_trace(dx_exec *e, FILE *out);
+void dx_exec_trace_capped(dx_exec *e, FILE *out, uint64_t max_bytes);
 
 /* Calls, by the Windows x64 calling convention. */
 typedef enum dx_arg_kind {

@@ -145,7 +145,7 @@ bool watch_caused(const dx_exec *e, uint64_t addr, dx_access access);
 const watch *watch_hit(const dx_exec *e, uint64_t addr, uint64_t size, dx_access access);
 
 /* trace.c */
-trace_state *trace_new(FILE *out);
+trace_state *trace_new(FILE *out, uint64_t max_bytes);
 void trace_free(trace_state *t);
 void trace_insn(dx_exec *e, uint64_t addr);
 void trace_summary(dx_exec *e, uint64_t insns, double seconds);

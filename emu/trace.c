@@ -23,16 +23,18 @@ typedef struct decoded {
 
 struct trace_state {
     FILE *out;
+    uint64_t written, max_bytes; /* max_bytes 0: no limit */
     csh cs;
     decoded *cache;
 };
 
-trace_state *trace_new(FILE *out)
+trace_state *trace_new(FILE *out, uint64_t max_bytes)
 {
     trace_state *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
     t->out = out;
+    t->max_bytes = max_bytes;
     t->cache = calloc(CACHE_SLOTS, sizeof *t->cache);
     if (!t->cache || cs_open(CS_ARCH_X86, CS_MODE_64, &t->cs) != CS_ERR_OK) {
         free(t->cache);
@@ -52,10 +54,27 @@ void trace_free(trace_state *t)
     free(t);
 }
 
-void dx_exec_trace(dx_exec *e, FILE *out)
+void dx_exec_trace_capped(dx_exec *e, FILE *out, uint64_t max_bytes)
 {
     trace_free(e->trace);
-    e->trace = out ? trace_new(out) : NULL;
+    e->trace = out ? trace_new(out, max_bytes) : NULL;
+}
+
+void dx_exec_trace(dx_exec *e, FILE *out) { dx_exec_trace_capped(e, out, 0); }
+
+/* False once a capped trace is full; the line that says so is written then. */
+static bool trace_room(trace_state *t, size_t len)
+{
+    if (!t->max_bytes || t->written + len <= t->max_bytes) {
+        t->written += len;
+        return true;
+    }
+    if (t->written <= t->max_bytes) {
+        fprintf(t->out, "-- trace stopped: it reached its limit of %llu bytes\n", (unsigned long long)t->max_bytes);
+        fflush(t->out);
+        t->written = t->max_bytes + 1;
+    }
+    return false;
 }
 
 /* Capstone's 64-bit general registers in Unicorn's numbering. */
@@ -168,6 +187,8 @@ static char *put_text(char *o, const char *s)
 void trace_insn(dx_exec *e, uint64_t addr)
 {
     trace_state *t = e->trace;
+    if (t->max_bytes && t->written > t->max_bytes)
+        return; /* full: not even decoded */
     const decoded *d = decode(e, t, addr);
     uint64_t v[3 + MAX_SHOWN];
     int ids[3 + MAX_SHOWN] = {UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX};
@@ -195,12 +216,17 @@ void trace_insn(dx_exec *e, uint64_t addr)
         o = put_hex64(o, v[i]);
     }
     *o++ = '\n';
-    fwrite(line, 1, (size_t)(o - line), t->out);
+    if (trace_room(t, (size_t)(o - line)))
+        fwrite(line, 1, (size_t)(o - line), t->out);
 }
 
 void trace_summary(dx_exec *e, uint64_t insns, double seconds)
 {
-    fprintf(e->trace->out, "-- %llu instructions in %.3f ms (%.0f instructions/s)\n", (unsigned long long)insns,
-            seconds * 1e3, seconds > 0 ? (double)insns / seconds : 0.0);
-    fflush(e->trace->out);
+    trace_state *t = e->trace;
+    char line[128];
+    int n = snprintf(line, sizeof line, "-- %llu instructions in %.3f ms (%.0f instructions/s)\n",
+                     (unsigned long long)insns, seconds * 1e3, seconds > 0 ? (double)insns / seconds : 0.0);
+    if (n > 0 && trace_room(t, (size_t)n))
+        fwrite(line, 1, (size_t)n, t->out);
+    fflush(t->out);
 }

@@ -83,6 +83,8 @@ static int cmd_regions(dx_target *t, char **argv, size_t argc, dx_buf *out)
 
 /* A client must not be able to overwrite files on the server's host: the
  * trace goes to a new file, named without a folder, in the working directory. */
+#define DX_MONITOR_TRACE_MAX (1ull << 30)
+
 static FILE *open_trace_file(const char *name)
 {
     if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
@@ -115,7 +117,9 @@ static int cmd_trace(dx_target *t, char **argv, size_t argc, dx_buf *out)
             return -1;
         }
     }
-    dx_exec_trace(t->exec, t->trace_file);
+    /* A trace a client starts stops at a size: a traced `continue` writes
+     * hundreds of MB a second. */
+    dx_exec_trace_capped(t->exec, t->trace_file, DX_MONITOR_TRACE_MAX);
     dx_buf_printf(out, "Tracing %s%s%s\n", argv[1], argc > 2 && t->trace_file ? " to " : "",
                   argc > 2 && t->trace_file ? argv[2] : "");
     return 0;

@@ -786,6 +786,38 @@ static void test_trace_lines(void **state)
     dx_exec_free(e);
 }
 
+/* A capped trace stops writing at its limit, says so once, and the run
+ * goes on to its end; the next run writes nothing more. */
+static void test_trace_cap(void **state)
+{
+    (void)state;
+    dx_exec *e = new_exec(DX_DEFAULT_MAX_INSNS);
+    FILE *t = tmpfile();
+    assert_non_null(t);
+    dx_exec_trace_capped(e, t, 4096);
+    dx_arg a = {.kind = DX_ARG_INT, .i = 1000};
+    dx_call_result r;
+    for (int i = 0; i < 2; i++) {
+        call(e, func("long_loop"), &a, 1, false, &r);
+        assert_int_equal(r.stop.kind, DX_STOP_RETURNED);
+        assert_true(r.stop.insns > 1000);
+    }
+    dx_exec_trace(e, NULL);
+    long size = ftell(t);
+    assert_true(size > 4096 - 300 && size < 4096 + 100);
+    rewind(t);
+    char line[1024], last[1024] = "";
+    int notes = 0;
+    while (fgets(line, sizeof line, t)) {
+        notes += strstr(line, "trace stopped") != NULL;
+        snprintf(last, sizeof last, "%s", line);
+    }
+    assert_int_equal(notes, 1);
+    assert_non_null(strstr(last, "-- trace stopped: it reached its limit of 4096 bytes"));
+    fclose(t);
+    dx_exec_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -803,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_reset_keeps_thread),
         cmocka_unit_test(test_code_patch_after_run),
         cmocka_unit_test(test_trace_lines),
+        cmocka_unit_test(test_trace_cap),
         cmocka_unit_test(test_parallel_sessions),
     };
     if (getenv("DX_TEST_FILTER")) /* e.g. DX_TEST_FILTER='*watch*' */
