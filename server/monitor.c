@@ -81,10 +81,10 @@ static int cmd_regions(dx_target *t, char **argv, size_t argc, dx_buf *out)
     return 0;
 }
 
-/* A client must not be able to overwrite files on the server's host: the
- * trace goes to a new file, named without a folder, in the working directory. */
 #define DX_MONITOR_TRACE_MAX (1ull << 30)
 
+/* A client must not be able to overwrite files on the server's host: the
+ * trace goes to a new file, named without a folder, in the working directory. */
 static FILE *open_trace_file(const char *name)
 {
     if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {

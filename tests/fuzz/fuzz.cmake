@@ -1,8 +1,9 @@
 # libFuzzer targets (configure with -DDX_FUZZ=ON -DCMAKE_C_COMPILER=clang).
 # CTest runs each for DX_FUZZ_SECONDS on a copy of its committed seed
-# corpus (for fuzz_rsp: recorded gdb, lldb and IDA-like sessions, plus the
-# -merge=1 minimum of a 6.6-million-execution campaign); every crash found becomes a file in tests/fuzz/regressions/,
-# which the plain test suite replays (see test_fuzz_regressions).
+# corpus (for fuzz_rsp: recorded gdb, lldb and IDA-like sessions, plus what
+# -merge=1 kept of the 10-million-execution campaign); every crash found
+# becomes a file in tests/fuzz/regressions/, which the plain test suite
+# replays (see test_fuzz_regressions).
 set(DX_FUZZ_SECONDS 60 CACHE STRING "Seconds CTest runs each fuzz target")
 set(DX_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 
