@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define PAGE_NOACCESS 0x01
 #define PAGE_READONLY 0x02
@@ -103,14 +104,31 @@ static bool page_held(const dx_dump *d, uint64_t page)
     return next && next->base < page + PAGE;
 }
 
-/* Chunks of the dump live in memory of our own, kept for the next session
- * when they are CHUNK bytes or less: a reset would otherwise free and
- * allocate the same buffers over and over. */
-static uint8_t *chunk_memory(dx_exec *e, uint64_t size)
+/* Chunks live in memory of our own, mapped from the system rather than
+ * taken from malloc: a session's worker thread has a malloc arena of its
+ * own, and freed guest memory stayed in those arenas (RSS that never came
+ * back after sessions ended). An mmap comes zeroed and goes back to the
+ * system at munmap. CHUNK-sized pieces a reset unmapped are kept for the
+ * session's next run: a reset would otherwise map the same pieces again. */
+static uint8_t *pages_new(uint64_t size)
 {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void pages_free(uint8_t *mem, uint64_t size)
+{
+    if (mem)
+        munmap(mem, size);
+}
+
+/* Memory for a chunk of size bytes, and whether it is known to be zeroed. */
+static uint8_t *chunk_memory(dx_exec *e, uint64_t size, bool *zeroed)
+{
+    *zeroed = size > CHUNK || !e->nspare;
     if (size > CHUNK)
-        return aligned_alloc(PAGE, size);
-    return e->nspare ? e->spare[--e->nspare] : aligned_alloc(PAGE, CHUNK);
+        return pages_new(size);
+    return e->nspare ? e->spare[--e->nspare] : pages_new(CHUNK);
 }
 
 static void chunk_memory_done(dx_exec *e, uint8_t *mem, uint64_t size)
@@ -118,7 +136,7 @@ static void chunk_memory_done(dx_exec *e, uint8_t *mem, uint64_t size)
     if (mem && size <= CHUNK && e->nspare < sizeof e->spare / sizeof e->spare[0])
         e->spare[e->nspare++] = mem;
     else
-        free(mem);
+        pages_free(mem, size <= CHUNK ? CHUNK : size);
 }
 
 /* Map [start, end) with mem behind it (at least end - start bytes), or
@@ -204,12 +222,13 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
         start -= PAGE;
     while (end < hi && end < gap_end && page_held(e->dump, end) == held && (!held || page_prot(e, end) == prot))
         end += PAGE;
-    uint8_t *mem = chunk_memory(e, end - start);
+    bool zeroed;
+    uint8_t *mem = chunk_memory(e, end - start, &zeroed);
     if (!mem)
         return false;
     if (held)
         dx_dump_read_filled(e->dump, start, mem, end - start);
-    else
+    else if (!zeroed)
         memset(mem, 0, end - start);
     if (!chunk_add(e, start, end, prot, mem)) {
         chunk_memory_done(e, mem, end - start);
@@ -265,9 +284,9 @@ void mem_unmap_all(dx_exec *e)
 void mem_free(dx_exec *e)
 {
     for (size_t i = 0; i < e->nchunks; i++)
-        free(e->chunks[i].mem);
+        chunk_memory_done(e, e->chunks[i].mem, e->chunks[i].end - e->chunks[i].start);
     while (e->nspare)
-        free(e->spare[--e->nspare]);
+        pages_free(e->spare[--e->nspare], CHUNK);
     mem_forget(e);
 }
 

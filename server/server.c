@@ -6,6 +6,7 @@
 #include "target.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,7 @@ static void conn_free(conn *c)
     dx_buf_free(&c->unread);
     c->srv->nconns--; /* here, not at close: a closing session's run may still hold its engine */
     free(c);
+    malloc_trim(0);
 }
 
 static void on_handle_closed(uv_handle_t *h)
