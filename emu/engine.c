@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Each engine reserves its translation buffer up front, and a flush (a
- * switch between stepping and running) clears all of it: 8 MiB holds the
- * code of a typical call many times over and flushes in about 1.5 ms. */
+/* Each engine reserves its translation buffer up front; pages of it become
+ * resident as code is translated, and all of it when Unicorn flushes a full
+ * buffer (2.1.1 zeroes it). A mode switch drops translations without a
+ * flush (run.c), so a session holds about what it translated. */
 #define DEFAULT_CODE_BUFFER_KB 8192
 
 static int load_threads(dx_exec *e)

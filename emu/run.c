@@ -333,7 +333,37 @@ static void breakpoint_hooks(dx_exec *e, bool on)
     }
 }
 
-/* Unicorn bakes hooks into translated blocks: a new mode needs a flush. */
+/* Executable memory above this is dropped by one flush instead, which
+ * costs the same whatever was translated. */
+#define INVALIDATE_MAX_BYTES (64ull << 20)
+
+/* Drop every translated block. Unicorn 2.1.1's flush zeroes its whole code
+ * buffer, which costs ~1.5 ms for 8 MiB and leaves every page of it
+ * resident; dropping the blocks of each executable region touches only
+ * what was translated. Unicorn's own region list, not our chunks: a
+ * watchpoint's page protection splits a region into several. */
+static void drop_translations(dx_exec *e)
+{
+    uc_mem_region *regions;
+    uint32_t n;
+    if (uc_mem_regions(e->uc, &regions, &n) != UC_ERR_OK) {
+        uc_ctl_flush_tb(e->uc);
+        return;
+    }
+    uint64_t exec_bytes = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (regions[i].perms & UC_PROT_EXEC)
+            exec_bytes += regions[i].end - regions[i].begin + 1;
+    if (exec_bytes > INVALIDATE_MAX_BYTES)
+        uc_ctl_flush_tb(e->uc);
+    else
+        for (uint32_t i = 0; i < n; i++)
+            if (regions[i].perms & UC_PROT_EXEC)
+                uc_ctl_remove_cache(e->uc, regions[i].begin, regions[i].end + 1);
+    uc_free(regions);
+}
+
+/* Unicorn bakes hooks into translated blocks: a new mode drops them. */
 static void set_mode(dx_exec *e, run_mode mode)
 {
     if (mode == current_mode(e))
@@ -348,7 +378,7 @@ static void set_mode(dx_exec *e, run_mode mode)
         e->step_hook = add_code_hook(e, on_instruction, 1, 0);
     else if (mode == RUN_BLOCK)
         uc_hook_add(e->uc, &e->block_hook, UC_HOOK_BLOCK, on_block, e, 1, 0);
-    uc_ctl_flush_tb(e->uc);
+    drop_translations(e);
 }
 
 /* A stop that lands just before Unicorn starts is lost, and a fast run
