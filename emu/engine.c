@@ -11,28 +11,37 @@
  * flush (run.c), so a session holds about what it translated. */
 #define DEFAULT_CODE_BUFFER_KB 8192
 
+/* Every thread's registers as the dump has them. On failure (out of
+ * memory) the executor keeps the threads it had. */
 static int load_threads(dx_exec *e)
 {
-    size_t n = dx_dump_thread_count(e->dump);
-    e->nthreads = n ? n : 1;
-    e->tids = calloc(e->nthreads, sizeof *e->tids);
-    e->regs = calloc(e->nthreads, sizeof *e->regs);
-    if (!e->tids || !e->regs)
+    size_t n = dx_dump_thread_count(e->dump), count = n ? n : 1, cur = 0;
+    uint32_t *tids = calloc(count, sizeof *tids);
+    dx_regs *regs = calloc(count, sizeof *regs);
+    if (!tids || !regs) {
+        free(tids);
+        free(regs);
         return -1;
+    }
     if (!n) { /* a dump without threads still gets one to run calls on */
-        e->tids[0] = 1;
-        dx_regs_from_context(&e->regs[0], &(dx_context){0}, 0);
-        return 0;
+        tids[0] = 1;
+        dx_regs_from_context(&regs[0], &(dx_context){0}, 0);
     }
     const dx_thread *def = dx_dump_default_thread(e->dump);
     for (size_t i = 0; i < n; i++) {
         const dx_thread *t = dx_dump_thread(e->dump, i);
         const dx_context *c = dx_dump_thread_context(e->dump, t);
-        e->tids[i] = t->tid;
-        dx_regs_from_context(&e->regs[i], c ? c : &(dx_context){0}, t->teb);
+        tids[i] = t->tid;
+        dx_regs_from_context(&regs[i], c ? c : &(dx_context){0}, t->teb);
         if (t == def)
-            e->cur = i;
+            cur = i;
     }
+    free(e->tids);
+    free(e->regs);
+    e->tids = tids;
+    e->regs = regs;
+    e->nthreads = count;
+    e->cur = cur;
     return 0;
 }
 
@@ -97,28 +106,32 @@ void engine_close(dx_exec *e)
 /* Back to the dump: drop every written page and every thread's changes.
  * The engine stays, with its hooks and translation buffer: a new one costs
  * far more than unmapping what the session paged in. */
-void dx_exec_reset(dx_exec *e)
+int dx_exec_reset(dx_exec *e, char *err, size_t errlen)
 {
     uint32_t tid = dx_exec_current_thread(e);
+    if (load_threads(e) != 0) {
+        if (err)
+            snprintf(err, errlen, "out of memory for the threads' registers");
+        return -1;
+    }
+    dx_exec_select_thread(e, tid);
     if (e->uc) {
         uint64_t scratch = e->scratch;
-        mem_unmap_all(e); /* which drops the code translated from it */
+        /* Unmapping drops the code translated from it. An engine that cannot
+         * unmap or map its scratch area anew is made anew on next need. */
+        if (mem_unmap_all(e) != 0 || mem_map_scratch(e) != 0) {
+            engine_close(e);
+            return 0;
+        }
         if (e->clean)
             uc_context_restore(e->uc, e->clean);
         e->cpu_dirty = false;
-        if (mem_map_scratch(e) != 0) {
-            engine_close(e); /* made anew on next need, which reports the error */
-        } else if (e->scratch != scratch && e->sentinel_hook) {
+        if (e->scratch != scratch && e->sentinel_hook) {
             uc_hook_del(e->uc, e->sentinel_hook);
             e->sentinel_hook = 0;
         }
     }
-    free(e->tids);
-    free(e->regs);
-    e->tids = NULL;
-    e->regs = NULL;
-    load_threads(e);
-    dx_exec_select_thread(e, tid);
+    return 0;
 }
 
 int dx_exec_select_thread(dx_exec *e, uint32_t tid)
@@ -211,8 +224,6 @@ void regs_from_uc(dx_exec *e)
     r->fpu[0] = (uint32_t)fpu[0], r->fpu[1] = (uint32_t)fpu[1], r->fpu[2] = (uint32_t)fpu[2];
 }
 
-void engine_hooks(dx_exec *e); /* run.c */
-
 int engine_ensure(dx_exec *e, char *err, size_t errlen)
 {
     if (e->uc)
@@ -225,11 +236,20 @@ int engine_ensure(dx_exec *e, char *err, size_t errlen)
     }
     uint32_t kb = e->opt.code_buffer_kb ? e->opt.code_buffer_kb : DEFAULT_CODE_BUFFER_KB;
     kb = kb < 64 ? 64 : kb > (1u << 20) ? 1u << 20 : kb;
-    uc_ctl_set_tcg_buffer_size(e->uc, kb << 10);
+    rc = uc_ctl_set_tcg_buffer_size(e->uc, kb << 10);
     /* No exit addresses: uc_emu_start's `until` (0) would end a run that
      * jumps to address 0 as if nothing had happened. */
-    uc_ctl_exits_enable(e->uc);
-    engine_hooks(e);
+    if (rc == UC_ERR_OK)
+        rc = uc_ctl_exits_enable(e->uc);
+    if (rc != UC_ERR_OK) {
+        snprintf(err, errlen, "cannot set up the emulator: %s", uc_strerror(rc));
+        engine_close(e);
+        return -1;
+    }
+    if (engine_hooks(e, err, errlen) != 0) {
+        engine_close(e);
+        return -1;
+    }
     if (uc_context_alloc(e->uc, &e->clean) == UC_ERR_OK)
         uc_context_save(e->uc, e->clean);
     if (mem_map_scratch(e) != 0) {

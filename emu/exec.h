@@ -70,8 +70,9 @@ void dx_exec_free(dx_exec *e);
 const dx_dump *dx_exec_dump(const dx_exec *e);
 dx_exec_options *dx_exec_options_of(dx_exec *e); /* live; changes apply to the next run */
 
-/* Back to the dump's exact state: memory, registers, breakpoints kept. */
-void dx_exec_reset(dx_exec *e);
+/* Back to the dump's exact state: memory, registers, breakpoints kept.
+ * -1 (err says why, when given) if memory ran out; nothing changed then. */
+int dx_exec_reset(dx_exec *e, char *err, size_t errlen);
 
 /* Threads: the dump's own, by their Windows thread ids. */
 int dx_exec_select_thread(dx_exec *e, uint32_t tid);

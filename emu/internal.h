@@ -114,7 +114,7 @@ bool mem_is_mapped(const dx_exec *e, uint64_t addr, uint64_t *chunk_end);
 int mem_map_scratch(dx_exec *e);
 void mem_forget(dx_exec *e);
 void mem_free(dx_exec *e);
-void mem_unmap_all(dx_exec *e);
+int mem_unmap_all(dx_exec *e);
 
 /* engine.c */
 int engine_ensure(dx_exec *e, char *err, size_t errlen);
@@ -131,6 +131,7 @@ typedef enum run_mode {
 } run_mode;
 
 void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop);
+int engine_hooks(dx_exec *e, char *err, size_t errlen);
 void stop_fill_insn(dx_exec *e, dx_stop *stop);
 void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc);
 

@@ -270,14 +270,25 @@ int mem_map_scratch(dx_exec *e)
 
 /* Unmap everything the session paged in, the scratch area too. Keeping
  * the chunks the session never wrote would save paging them in again, but
- * they would count against the memory limit of the session after it. */
-void mem_unmap_all(dx_exec *e)
+ * they would count against the memory limit of the session after it. If
+ * Unicorn refuses to unmap a chunk, its memory and every chunk after it
+ * stay recorded, for engine_close to free once the engine is gone. */
+int mem_unmap_all(dx_exec *e)
 {
-    for (size_t i = 0; i < e->nchunks; i++) {
-        uc_mem_unmap(e->uc, e->chunks[i].start, e->chunks[i].end - e->chunks[i].start);
-        chunk_memory_done(e, e->chunks[i].mem, e->chunks[i].end - e->chunks[i].start);
+    size_t i = 0;
+    for (; i < e->nchunks; i++) {
+        chunk *c = &e->chunks[i];
+        if (uc_mem_unmap(e->uc, c->start, c->end - c->start) != UC_ERR_OK)
+            break;
+        chunk_memory_done(e, c->mem, c->end - c->start);
     }
-    mem_forget(e);
+    if (i == e->nchunks) {
+        mem_forget(e);
+        return 0;
+    }
+    memmove(e->chunks, e->chunks + i, (e->nchunks - i) * sizeof *e->chunks);
+    e->nchunks -= i;
+    return -1;
 }
 
 /* After the engine is gone: the memory that was behind its chunks. */

@@ -240,33 +240,45 @@ static void on_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
         uc_emu_stop(uc); /* run() reports it, at the block where Unicorn stops */
 }
 
+/* A code hook on [begin, end], or 0 if Unicorn refused it. */
 static uc_hook add_code_hook(dx_exec *e, void *cb, uint64_t begin, uint64_t end)
 {
     uc_hook h = 0;
-    uc_hook_add(e->uc, &h, UC_HOOK_CODE, cb, e, begin, end);
-    return h;
+    return uc_hook_add(e->uc, &h, UC_HOOK_CODE, cb, e, begin, end) == UC_ERR_OK ? h : 0;
 }
 
-void engine_hooks(dx_exec *e)
+/* The hooks every engine has. A refused one is an engine that cannot
+ * page memory in or see a fault: it is not used at all. */
+int engine_hooks(dx_exec *e, char *err, size_t errlen)
 {
     uc_hook h;
-    uc_hook_add(e->uc, &h, UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
-                on_unmapped, e, 1, 0);
-    uc_hook_add(e->uc, &h, UC_HOOK_MEM_READ_PROT | UC_HOOK_MEM_WRITE_PROT | UC_HOOK_MEM_FETCH_PROT, on_protected, e,
-                1, 0);
-    uc_hook_add(e->uc, &h, UC_HOOK_INTR, on_interrupt, e, 1, 0);
-    uc_hook_add(e->uc, &h, UC_HOOK_INSN_INVALID, on_invalid, e, 1, 0);
-    uc_hook_add(e->uc, &h, UC_HOOK_INSN, on_syscall, e, 1, 0, UC_X86_INS_SYSCALL);
+    uc_err rc = uc_hook_add(e->uc, &h, UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
+                            on_unmapped, e, 1, 0);
+    if (rc == UC_ERR_OK)
+        rc = uc_hook_add(e->uc, &h, UC_HOOK_MEM_READ_PROT | UC_HOOK_MEM_WRITE_PROT | UC_HOOK_MEM_FETCH_PROT,
+                         on_protected, e, 1, 0);
+    if (rc == UC_ERR_OK)
+        rc = uc_hook_add(e->uc, &h, UC_HOOK_INTR, on_interrupt, e, 1, 0);
+    if (rc == UC_ERR_OK)
+        rc = uc_hook_add(e->uc, &h, UC_HOOK_INSN_INVALID, on_invalid, e, 1, 0);
+    if (rc == UC_ERR_OK)
+        rc = uc_hook_add(e->uc, &h, UC_HOOK_INSN, on_syscall, e, 1, 0, UC_X86_INS_SYSCALL);
+    if (rc != UC_ERR_OK) {
+        snprintf(err, errlen, "cannot hook the emulator: %s", uc_strerror(rc));
+        return -1;
+    }
     for (size_t i = 0; i < e->nbps; i++)
-        e->bps[i].hook = add_code_hook(e, on_breakpoint, e->bps[i].addr, e->bps[i].addr);
+        e->bps[i].hook = 0; /* set_mode adds them for the first run */
     e->sentinel_hook = 0;
+    return 0;
 }
 
 /* The sentinel hook goes on once the scratch page exists. */
-static void ensure_sentinel_hook(dx_exec *e)
+static bool ensure_sentinel_hook(dx_exec *e)
 {
     if (!e->sentinel_hook)
         e->sentinel_hook = add_code_hook(e, on_sentinel, e->scratch, e->scratch);
+    return e->sentinel_hook != 0;
 }
 
 int dx_exec_break_add(dx_exec *e, uint64_t addr)
@@ -279,15 +291,15 @@ int dx_exec_break_add(dx_exec *e, uint64_t addr)
     if (!grown)
         return -1;
     e->bps = grown;
+    uc_hook hook = 0;
+    if (e->uc && !e->step_hook && !(hook = add_code_hook(e, on_breakpoint, addr, addr)))
+        return -1; /* a breakpoint a fast run would not see is not set */
     size_t i = breakpoint_index(e, addr);
     memmove(&e->bps[i + 1], &e->bps[i], (e->nbps - i) * sizeof *e->bps);
-    e->bps[i] = (breakpoint){addr, 0};
-    if (e->uc) {
-        if (!e->step_hook)
-            e->bps[i].hook = add_code_hook(e, on_breakpoint, addr, addr);
-        uc_ctl_remove_cache(e->uc, addr, addr + 1);
-    }
+    e->bps[i] = (breakpoint){addr, hook};
     e->nbps++;
+    if (e->uc)
+        uc_ctl_remove_cache(e->uc, addr, addr + 1);
     return 0;
 }
 
@@ -320,17 +332,19 @@ static run_mode current_mode(const dx_exec *e)
 /* A breakpoint has a hook of its own only where no instruction hook checks
  * every address anyway: Unicorn weighs each code hook at every instruction
  * that some hook covers, so 100 of them made stepping runs ten times slower. */
-static void breakpoint_hooks(dx_exec *e, bool on)
+static bool breakpoint_hooks(dx_exec *e, bool on)
 {
     for (size_t i = 0; i < e->nbps; i++) {
         breakpoint *b = &e->bps[i];
         if (on && !b->hook) {
-            b->hook = add_code_hook(e, on_breakpoint, b->addr, b->addr);
+            if (!(b->hook = add_code_hook(e, on_breakpoint, b->addr, b->addr)))
+                return false;
         } else if (!on && b->hook) {
             uc_hook_del(e->uc, b->hook);
             b->hook = 0;
         }
     }
+    return true;
 }
 
 /* Executable memory above this is dropped by one flush instead, which
@@ -363,36 +377,38 @@ static void drop_translations(dx_exec *e)
     uc_free(regions);
 }
 
-/* Unicorn bakes hooks into translated blocks: a new mode drops them. */
-static void set_mode(dx_exec *e, run_mode mode)
+/* Unicorn bakes hooks into translated blocks: a new mode drops them.
+ * False if Unicorn refused a hook the mode needs; the engine is then in
+ * no mode that its run could trust, and the run does not start. */
+static bool set_mode(dx_exec *e, run_mode mode)
 {
-    if (mode == current_mode(e))
-        return;
-    breakpoint_hooks(e, mode != RUN_INSN);
+    if (mode == current_mode(e) && (mode == RUN_INSN || breakpoint_hooks(e, true)))
+        return true;
     if (e->step_hook)
         uc_hook_del(e->uc, e->step_hook);
     if (e->block_hook)
         uc_hook_del(e->uc, e->block_hook);
     e->step_hook = e->block_hook = 0;
-    if (mode == RUN_INSN)
-        e->step_hook = add_code_hook(e, on_instruction, 1, 0);
-    else if (mode == RUN_BLOCK)
-        uc_hook_add(e->uc, &e->block_hook, UC_HOOK_BLOCK, on_block, e, 1, 0);
+    bool ok = breakpoint_hooks(e, mode != RUN_INSN);
+    if (ok && mode == RUN_INSN)
+        ok = (e->step_hook = add_code_hook(e, on_instruction, 1, 0)) != 0;
+    else if (ok && mode == RUN_BLOCK)
+        ok = uc_hook_add(e->uc, &e->block_hook, UC_HOOK_BLOCK, on_block, e, 1, 0) == UC_ERR_OK;
+    if (!ok)
+        e->step_hook = e->block_hook = 0;
     drop_translations(e);
+    return ok;
 }
 
-/* A stop that lands just before Unicorn starts is lost, and a fast run
- * has no hook to notice the flag: keep stopping until the run ends (it
- * does within microseconds once a stop is heard), for at most 100 ms. */
+/* Hooked runs see the flag themselves; a fast run hears only the stop.
+ * A stop that lands as Unicorn starts is lost, so a caller whose run goes
+ * on calls again (the server repeats it every 50 ms): never a wait here,
+ * the caller may be serving other sessions. */
 void dx_exec_interrupt(dx_exec *e)
 {
     atomic_store(&e->interrupt, true);
-    for (int i = 0; i < 1000 && e->uc; i++) {
+    if (atomic_load(&e->running))
         uc_emu_stop(e->uc);
-        if (!atomic_load(&e->running))
-            break;
-        nanosleep(&(struct timespec){0, 100000}, NULL);
-    }
 }
 
 void dx_exec_interrupt_clear(dx_exec *e) { atomic_store(&e->interrupt, false); }
@@ -418,6 +434,13 @@ static void classify_error(dx_exec *e, uc_err rc, dx_stop *s)
     e->stopped = true;
 }
 
+/* Unicorn refused a hook the run needs: it does not run (or go on) blind. */
+static void hook_refused(dx_exec *e, const char *what)
+{
+    snprintf(e->stop->detail, sizeof e->stop->detail, "the emulator refused the hook for %s", what);
+    stop_set(e, DX_STOP_ERROR, e->regs[e->cur].rip);
+}
+
 /* A watched page trapped an access: run that one instruction with the
  * page open, then stop after it if it touched a watched range, or report
  * true to go on. RIP is stale after a fault; the block hook or the
@@ -431,14 +454,18 @@ static bool step_over_trap(dx_exec *e)
     r->rip = pc;
     regs_to_uc(e);
     uint64_t limit = e->limit;
-    set_mode(e, RUN_INSN);
+    if (!set_mode(e, RUN_INSN)) {
+        hook_refused(e, "stepping");
+        return false;
+    }
     e->limit = e->insns + 1;
     e->step_target = pc; /* a breakpoint there was passed already */
     e->stepping_over = true;
-    uc_emu_start(e->uc, pc, 0, 0, 0);
+    uc_err rc = uc_emu_start(e->uc, pc, 0, 0, 0);
     e->stepping_over = false;
     e->limit = limit;
     regs_from_uc(e);
+    classify_error(e, rc, e->stop);
     if (e->stopped)
         return false; /* the instruction faulted for another reason */
     const watch *w = watch_hit(e, e->trap.addr, (uint64_t)e->trap.size, e->trap.access);
@@ -467,13 +494,16 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     /* A call starts fresh at its function: a breakpoint there is hit. */
     e->step_target = !e->in_call && is_breakpoint(e, r->rip) ? r->rip : 0;
     stop->pc = r->rip;
-    if (atomic_exchange(&e->interrupt, false)) {
-        stop->kind = DX_STOP_INTERRUPTED;
+    bool interrupted = atomic_exchange(&e->interrupt, false);
+    if (interrupted || !ensure_sentinel_hook(e)) {
+        if (interrupted)
+            stop->kind = DX_STOP_INTERRUPTED;
+        else
+            hook_refused(e, "the return address");
         e->stop = NULL;
         stop_fill_insn(e, stop);
         return;
     }
-    ensure_sentinel_hook(e);
     /* Watchpoints need the faulting instruction exactly: at least a block hook. */
     run_mode m = max_insns > 0 || e->trace ? RUN_INSN : e->nwatches && mode == RUN_FAST ? RUN_BLOCK : mode;
     /* Stopping inside an exception leaves it latched in the CPU, and the
@@ -495,7 +525,11 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
             double left = deadline - seconds_now();
             timeout_us = left > 1e-6 ? (uint64_t)(left * 1e6) : 1;
         }
-        set_mode(e, m);
+        if (!set_mode(e, m)) {
+            hook_refused(e, m == RUN_INSN ? "stepping" : m == RUN_BLOCK ? "blocks" : "a breakpoint");
+            rc = UC_ERR_OK;
+            break;
+        }
         e->block_start = r->rip;
         e->trap.pending = false;
         watch_arm(e);

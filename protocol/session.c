@@ -81,9 +81,15 @@ static void defer(rsp_session *s, const uint8_t *data, size_t len)
      * flood is dropped. */
     if (s->ndeferred == RSP_MAX_DEFERRED)
         return;
-    dx_buf *b = &s->deferred[s->ndeferred++];
+    dx_buf *b = &s->deferred[s->ndeferred];
     *b = (dx_buf){0};
     dx_buf_append(b, data, len);
+    if (b->oom) { /* replayed empty, it would be answered as another packet */
+        dx_buf_free(b);
+        s->closing = true;
+        return;
+    }
+    s->ndeferred++;
 }
 
 static void handle_event(rsp_session *s, const rsp_event *ev, dx_buf *out)

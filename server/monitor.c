@@ -23,13 +23,13 @@ static int cmd_call(dx_target *t, char **argv, size_t argc, dx_buf *out)
         dx_buf_printf(out, "usage: monitor call FUNCTION [ARG...]\n");
         return -1;
     }
-    if (dx_dump_resolve(t->dump, argv[1], &t->call_fn, err, sizeof err) != 0 ||
-        dx_args_parse(t->dump, (const char *const *)argv + 2, argc - 2, &t->call_args, &t->call_nargs, err,
+    if (dx_dump_resolve(t->dump, argv[1], &t->job.call_fn, err, sizeof err) != 0 ||
+        dx_args_parse(t->dump, (const char *const *)argv + 2, argc - 2, &t->job.call_args, &t->job.call_nargs, err,
                       sizeof err) != 0) {
         dx_buf_printf(out, "%s\n", err);
         return -1;
     }
-    t->job = DX_JOB_CALL;
+    t->job.kind = DX_JOB_CALL;
     return RSP_ASYNC;
 }
 
@@ -144,7 +144,11 @@ static int cmd_set(dx_target *t, char **argv, size_t argc, dx_buf *out)
 static int cmd_reset(dx_target *t, char **argv, size_t argc, dx_buf *out)
 {
     (void)argv, (void)argc;
-    dx_exec_reset(t->exec);
+    char err[DX_ERRLEN];
+    if (dx_target_back_to_dump(t, err, sizeof err) != 0) {
+        dx_buf_printf(out, "Cannot reset: %s\n", err);
+        return -1;
+    }
     dx_buf_printf(out, "Session reset to the dump's state.\n");
     return 0;
 }

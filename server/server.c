@@ -35,12 +35,18 @@ typedef struct conn {
     dx_target target;
     rsp_session *rsp;
 
-    /* The worker thread, created on the first run that needs it. */
-    uv_thread_t thread;
-    bool has_thread, job_ready, quit, running;
-    uv_mutex_t mu;
-    uv_cond_t cv;
-    uv_async_t done;
+    /* The worker thread, created on the first run that needs it, and the
+     * hand-over of target.job (target.h says who owns it when): posted,
+     * done and quit change only under mu, which orders every access to
+     * the job and the executor between the two threads. */
+    struct {
+        uv_thread_t thread;
+        bool started, posted, done, quit;
+        uv_mutex_t mu;
+        uv_cond_t cv;
+    } worker;
+    bool running;      /* a job is with the worker: the loop thread's view */
+    uv_async_t wakeup; /* the worker's "done" */
     uv_timer_t kick;
 
     bool closing, reading;
@@ -74,6 +80,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
 static bool replies_pile_up(conn *c) { return uv_stream_get_write_queue_size(&c->h.stream) > WRITE_HIGH_WATER; }
 
+/* A session that cannot read its client would sit deaf: it closes. */
+static void start_reading(conn *c)
+{
+    c->reading = true;
+    if (uv_read_start(&c->h.stream, on_alloc, on_read) != 0)
+        conn_close(c);
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
@@ -90,10 +104,8 @@ static void on_written(uv_write_t *req, int status)
     c->unread = (dx_buf){0};
     take_input(c, held.data, held.len);
     dx_buf_free(&held);
-    if (!c->closing && !c->unread.len && !replies_pile_up(c)) {
-        c->reading = true;
-        uv_read_start(&c->h.stream, on_alloc, on_read);
-    }
+    if (!c->closing && !c->unread.len && !replies_pile_up(c))
+        start_reading(c);
 }
 
 /* Hands out's bytes to libuv, which owns them until on_written. */
@@ -122,19 +134,41 @@ static void send_out(conn *c, dx_buf *out)
 static void worker_main(void *arg)
 {
     conn *c = arg;
-    uv_mutex_lock(&c->mu);
+    uv_mutex_lock(&c->worker.mu);
     for (;;) {
-        while (!c->job_ready && !c->quit)
-            uv_cond_wait(&c->cv, &c->mu);
-        if (c->quit)
+        while (!c->worker.posted && !c->worker.quit)
+            uv_cond_wait(&c->worker.cv, &c->worker.mu);
+        if (c->worker.quit)
             break;
-        c->job_ready = false;
-        uv_mutex_unlock(&c->mu);
+        c->worker.posted = false;
+        uv_mutex_unlock(&c->worker.mu);
         dx_target_run_job(&c->target);
-        uv_async_send(&c->done);
-        uv_mutex_lock(&c->mu);
+        uv_mutex_lock(&c->worker.mu);
+        c->worker.done = true;
+        uv_async_send(&c->wakeup);
     }
-    uv_mutex_unlock(&c->mu);
+    uv_mutex_unlock(&c->worker.mu);
+}
+
+/* The worker finished the job posted to it: it is the loop thread's again. */
+static bool take_done_job(conn *c)
+{
+    uv_mutex_lock(&c->worker.mu);
+    bool done = c->worker.done;
+    c->worker.done = false;
+    uv_mutex_unlock(&c->worker.mu);
+    return done;
+}
+
+/* Send what out holds and free it. False if the session closed (a write
+ * failed, or a D or k among the packets just handled). */
+static bool flush_reply(conn *c, dx_buf *out)
+{
+    send_out(c, out);
+    dx_buf_free(out);
+    if (!c->closing && rsp_session_closing(c->rsp))
+        conn_close(c);
+    return !c->closing;
 }
 
 /* Back on the loop thread: report the run, then take whatever the client
@@ -142,7 +176,7 @@ static void worker_main(void *arg)
 static void on_job_done(uv_async_t *a)
 {
     conn *c = a->data;
-    if (!c->running)
+    if (!c->running || !take_done_job(c))
         return;
     c->running = false;
     c->target.interrupt_wanted = false;
@@ -151,19 +185,14 @@ static void on_job_done(uv_async_t *a)
      * run, not the next one. */
     dx_exec_interrupt_clear(c->target.exec);
     if (c->closing) {
-        c->target.job = DX_JOB_NONE;
+        c->target.job.kind = DX_JOB_NONE;
         conn_close(c);
         return;
     }
     dx_buf out = {0};
     dx_target_finish_job(&c->target, c->rsp, &out);
-    send_out(c, &out);
-    dx_buf_free(&out);
-    if (rsp_session_closing(c->rsp)) {
-        conn_close(c);
-        return;
-    }
-    take_jobs(c);
+    if (flush_reply(c, &out))
+        take_jobs(c);
 }
 
 /* A 0x03 that lands just before the worker's engine starts would be lost,
@@ -177,11 +206,11 @@ static void on_kick(uv_timer_t *t)
 
 static int start_worker(conn *c)
 {
-    if (c->has_thread)
+    if (c->worker.started)
         return 0;
-    if (uv_thread_create(&c->thread, worker_main, c) != 0)
+    if (uv_thread_create(&c->worker.thread, worker_main, c) != 0)
         return -1;
-    c->has_thread = true;
+    c->worker.started = true;
     return 0;
 }
 
@@ -194,10 +223,12 @@ static int start_worker(conn *c)
 static bool runs_inline(dx_target *t)
 {
     uint64_t limit = dx_exec_options_of(t->exec)->max_insns;
-    return t->job == DX_JOB_STEP || (t->job == DX_JOB_CALL && limit && limit <= INLINE_MAX_INSNS);
+    return t->job.kind == DX_JOB_STEP || (t->job.kind == DX_JOB_CALL && limit && limit <= INLINE_MAX_INSNS);
 }
 
-static void take_jobs(conn *c)
+/* Run the short jobs one after another (reporting one may replay packets
+ * that ask for the next); false if the session closed. */
+static bool run_inline(conn *c)
 {
     dx_buf out = {0};
     while (runs_inline(&c->target) && !c->closing) {
@@ -207,14 +238,12 @@ static void take_jobs(conn *c)
         dx_exec_interrupt_clear(c->target.exec);
         dx_target_finish_job(&c->target, c->rsp, &out);
     }
-    send_out(c, &out);
-    dx_buf_free(&out);
-    if (rsp_session_closing(c->rsp)) { /* a D or k replayed from the run's backlog */
-        conn_close(c);
-        return;
-    }
-    if (c->target.job == DX_JOB_NONE || c->closing || c->running)
-        return;
+    return flush_reply(c, &out);
+}
+
+/* Give the pending job to the worker; on_job_done reports it. */
+static void hand_off(conn *c)
+{
     char err[DX_ERRLEN];
     if (dx_exec_prepare(c->target.exec, err, sizeof err) != 0) {
         fprintf(stderr, "dump_exec: %s\n", err);
@@ -228,10 +257,18 @@ static void take_jobs(conn *c)
     }
     c->running = true;
     uv_timer_start(&c->kick, on_kick, KICK_MS, KICK_MS);
-    uv_mutex_lock(&c->mu);
-    c->job_ready = true;
-    uv_cond_signal(&c->cv);
-    uv_mutex_unlock(&c->mu);
+    uv_mutex_lock(&c->worker.mu);
+    c->worker.posted = true;
+    uv_cond_signal(&c->worker.cv);
+    uv_mutex_unlock(&c->worker.mu);
+}
+
+static void take_jobs(conn *c)
+{
+    if (c->running || !run_inline(c))
+        return;
+    if (c->target.job.kind != DX_JOB_NONE)
+        hand_off(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -286,15 +323,15 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void conn_free(conn *c)
 {
-    if (c->has_thread) {
-        uv_mutex_lock(&c->mu);
-        c->quit = true;
-        uv_cond_signal(&c->cv);
-        uv_mutex_unlock(&c->mu);
-        uv_thread_join(&c->thread);
+    if (c->worker.started) {
+        uv_mutex_lock(&c->worker.mu);
+        c->worker.quit = true;
+        uv_cond_signal(&c->worker.cv);
+        uv_mutex_unlock(&c->worker.mu);
+        uv_thread_join(&c->worker.thread);
     }
-    uv_cond_destroy(&c->cv);
-    uv_mutex_destroy(&c->mu);
+    uv_cond_destroy(&c->worker.cv);
+    uv_mutex_destroy(&c->worker.mu);
     rsp_session_free(c->rsp);
     dx_target_free(&c->target);
     dx_buf_free(&c->unread);
@@ -328,12 +365,14 @@ static void conn_close(conn *c)
         c->target.interrupt_wanted = true;
         return; /* on_job_done comes back here */
     }
-    if (!uv_is_closing((uv_handle_t *)&c->done)) {
-        uv_close((uv_handle_t *)&c->done, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->wakeup)) {
+        uv_close((uv_handle_t *)&c->wakeup, on_handle_closed);
         uv_close((uv_handle_t *)&c->kick, on_handle_closed);
     }
 }
 
+/* A session, its target, and every handle but the stream, or NULL. It
+ * counts against --max-sessions from here until conn_free. */
 static conn *conn_new(server *srv)
 {
     conn *c = calloc(1, sizeof *c);
@@ -341,22 +380,42 @@ static conn *conn_new(server *srv)
     if (!c)
         return NULL;
     c->srv = srv;
-    if (dx_target_init(&c->target, srv->dump, &srv->opt.exec, err, sizeof err) != 0 ||
-        !(c->rsp = rsp_session_new(&dx_target_ops, &c->target, &srv->opt.rsp))) {
-        dx_target_free(&c->target);
-        free(c);
+    srv->nconns++;
+    dx_target_config config = {
+        .symbols_dir = srv->opt.symbols_dir,
+        .libraries_with_symbols_only = srv->opt.libraries_with_symbols_only,
+        .unix_names = !srv->opt.rsp.osabi_windows,
+    };
+    if (dx_target_init(&c->target, srv->dump, &srv->opt.exec, &config, err, sizeof err) != 0 ||
+        !(c->rsp = rsp_session_new(&dx_target_ops, &c->target, &srv->opt.rsp)))
+        goto fail_target;
+    if (uv_mutex_init(&c->worker.mu) != 0)
+        goto fail_target;
+    if (uv_cond_init(&c->worker.cv) != 0)
+        goto fail_mutex;
+    if (uv_async_init(&srv->loop, &c->wakeup, on_job_done) != 0)
+        goto fail_cond;
+    c->wakeup.data = c;
+    if (uv_timer_init(&srv->loop, &c->kick) != 0) {
+        /* An initialised handle is closed through the loop, which then
+         * frees the session (on_handle_closed). */
+        c->open_handles = 1;
+        uv_close((uv_handle_t *)&c->wakeup, on_handle_closed);
         return NULL;
     }
-    c->target.symbols_dir = srv->opt.symbols_dir;
-    c->target.libraries_with_symbols_only = srv->opt.libraries_with_symbols_only;
-    c->target.unix_names = !srv->opt.rsp.osabi_windows;
-    uv_mutex_init(&c->mu);
-    uv_cond_init(&c->cv);
-    uv_async_init(&srv->loop, &c->done, on_job_done);
-    uv_timer_init(&srv->loop, &c->kick);
-    c->done.data = c->kick.data = c->h.handle.data = c;
+    c->kick.data = c->h.handle.data = c;
     c->open_handles = 3;
     return c;
+fail_cond:
+    uv_cond_destroy(&c->worker.cv);
+fail_mutex:
+    uv_mutex_destroy(&c->worker.mu);
+fail_target:
+    rsp_session_free(c->rsp);
+    dx_target_free(&c->target);
+    srv->nconns--;
+    free(c);
+    return NULL;
 }
 
 static void stream_init(uv_loop_t *loop, const uv_stream_t *listener, stream_handle *h)
@@ -408,15 +467,13 @@ static void on_connection(uv_stream_t *listener, int status)
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
-    srv->nconns++;
     if (uv_accept(listener, &c->h.stream) != 0) {
         conn_close(c);
         return;
     }
     if (listener->type == UV_TCP)
         uv_tcp_nodelay(&c->h.tcp, 1);
-    c->reading = true;
-    uv_read_start(&c->h.stream, on_alloc, on_read);
+    start_reading(c);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)

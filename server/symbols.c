@@ -35,13 +35,13 @@ static bool names_a_module(const dx_dump *d, const char *name)
 bool dx_symbols_host_path(const dx_target *t, const char *path, char *out, size_t outlen)
 {
     const char *want = basename_any(path);
-    if (!t->symbols_dir || !names_a_module(t->dump, want))
+    if (!t->config.symbols_dir || !names_a_module(t->dump, want))
         return false;
-    DIR *d = opendir(t->symbols_dir);
+    DIR *d = opendir(t->config.symbols_dir);
     bool found = false;
     for (struct dirent *e; d && !found && (e = readdir(d));) {
         if (strcasecmp(e->d_name, want) == 0) {
-            snprintf(out, outlen, "%s/%s", t->symbols_dir, e->d_name);
+            snprintf(out, outlen, "%s/%s", t->config.symbols_dir, e->d_name);
             found = true;
         }
     }
@@ -53,7 +53,7 @@ bool dx_symbols_host_path(const dx_target *t, const char *path, char *out, size_
 /* The module's path as gdb gets it: C:\dir\file.dll, or /C:/dir/file.dll. */
 void dx_symbols_module_name(const dx_target *t, const dx_module *m, dx_buf *out)
 {
-    if (!t->unix_names) {
+    if (!t->config.unix_names) {
         dx_buf_printf(out, "%s", m->path);
         return;
     }

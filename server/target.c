@@ -101,10 +101,13 @@ static void set_last_from_dump(dx_target *t)
     }
 }
 
-int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, char *err, size_t errlen)
+int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, const dx_target_config *c, char *err,
+                   size_t errlen)
 {
     memset(t, 0, sizeof *t);
     t->dump = d;
+    if (c)
+        t->config = *c;
     if (dx_exec_new(d, o, &t->exec, err, errlen) != 0)
         return -1;
     set_last_from_dump(t);
@@ -115,8 +118,8 @@ void dx_target_free(dx_target *t)
 {
     dx_symbols_close_all(t);
     dx_exec_free(t->exec);
-    dx_args_free(t->call_args, t->call_nargs);
-    dx_call_result_free(&t->call_result);
+    dx_args_free(t->job.call_args, t->job.call_nargs);
+    dx_call_result_free(&t->job.call_result);
     if (t->trace_file && t->trace_file != stderr)
         fclose(t->trace_file);
 }
@@ -130,18 +133,24 @@ void dx_target_reset(dx_target *t, const dx_exec_options *o)
     dx_target_free(t);
     memset(t, 0, sizeof *t);
     t->dump = was.dump;
-    t->symbols_dir = was.symbols_dir;
-    t->libraries_with_symbols_only = was.libraries_with_symbols_only;
-    t->unix_names = was.unix_names;
+    t->config = was.config;
     t->exec = e;
     dx_exec_break_clear(e);
     dx_exec_interrupt_clear(e);
-    dx_exec_reset(e);
+    *dx_exec_options_of(e) = *o;
+    dx_target_back_to_dump(t, NULL, 0);
     const dx_thread *def = dx_dump_default_thread(t->dump);
     if (def)
         dx_exec_select_thread(e, def->tid);
-    *dx_exec_options_of(e) = *o;
+}
+
+int dx_target_back_to_dump(dx_target *t, char *err, size_t errlen)
+{
+    if (dx_exec_reset(t->exec, err, errlen) != 0)
+        return -1;
+    t->has_record = false;
     set_last_from_dump(t);
+    return 0;
 }
 
 static size_t threads(void *ctx, uint32_t *tids, size_t max)
@@ -227,7 +236,7 @@ static int resume(void *ctx, uint32_t tid, bool step, int signal)
             r->rip += (uint64_t)len;
         t->last.signal = SIGTRAP_;
     }
-    t->job = step ? DX_JOB_STEP : DX_JOB_CONTINUE;
+    t->job.kind = step ? DX_JOB_STEP : DX_JOB_CONTINUE;
     return RSP_ASYNC;
 }
 
@@ -284,7 +293,7 @@ static int libraries_xml(void *ctx, rsp_client client, dx_buf *out)
             continue; /* gdb relocates the main image itself */
         char host[4096];
         bool local = dx_symbols_host_path(t, m->path, host, sizeof host);
-        if (t->libraries_with_symbols_only && !local)
+        if (t->config.libraries_with_symbols_only && !local)
             continue;
         dx_buf name = {0};
         if (local)
@@ -381,12 +390,12 @@ const rsp_target_ops dx_target_ops = {
 
 void dx_target_run_job(dx_target *t)
 {
-    switch (t->job) {
-    case DX_JOB_STEP: dx_exec_step(t->exec, &t->stop); break;
-    case DX_JOB_CONTINUE: dx_exec_continue(t->exec, &t->stop); break;
+    switch (t->job.kind) {
+    case DX_JOB_STEP: dx_exec_step(t->exec, &t->job.stop); break;
+    case DX_JOB_CONTINUE: dx_exec_continue(t->exec, &t->job.stop); break;
     case DX_JOB_CALL:
-        dx_call_result_free(&t->call_result);
-        dx_exec_call(t->exec, t->call_fn, t->call_args, t->call_nargs, NULL, &t->call_result);
+        dx_call_result_free(&t->job.call_result);
+        dx_exec_call(t->exec, t->job.call_fn, t->job.call_args, t->job.call_nargs, NULL, &t->job.call_result);
         break;
     case DX_JOB_NONE: break;
     }
@@ -394,22 +403,22 @@ void dx_target_run_job(dx_target *t)
 
 void dx_target_finish_job(dx_target *t, rsp_session *s, dx_buf *out)
 {
-    dx_job_kind job = t->job;
-    t->job = DX_JOB_NONE;
+    dx_job_kind job = t->job.kind;
+    t->job.kind = DX_JOB_NONE;
     if (job == DX_JOB_CALL) {
         /* Release this call first: reporting it replays packets deferred
          * during the run, and one of them may be the next monitor call. */
         dx_buf text = {0};
-        dx_call_result_describe(t->exec, &t->call_result, &text);
-        dx_call_result_free(&t->call_result);
-        dx_args_free(t->call_args, t->call_nargs);
-        t->call_args = NULL;
-        t->call_nargs = 0;
+        dx_call_result_describe(t->exec, &t->job.call_result, &text);
+        dx_call_result_free(&t->job.call_result);
+        dx_args_free(t->job.call_args, t->job.call_nargs);
+        t->job.call_args = NULL;
+        t->job.call_nargs = 0;
         rsp_session_monitor_done(s, dx_buf_str(&text), true, out);
         dx_buf_free(&text);
     } else if (job != DX_JOB_NONE) {
-        dx_stop_to_rsp(t, &t->stop, &t->last);
-        t->has_record = record_from_stop(&t->stop, &t->record);
+        dx_stop_to_rsp(t, &t->job.stop, &t->last);
+        t->has_record = record_from_stop(&t->job.stop, &t->record);
         rsp_session_stopped(s, &t->last, out);
     }
 }

@@ -12,36 +12,55 @@ typedef enum dx_job_kind { DX_JOB_NONE, DX_JOB_STEP, DX_JOB_CONTINUE, DX_JOB_CAL
 
 #define DX_MAX_FILES 16
 
-typedef struct dx_target {
-    const dx_dump *dump;
+/* What the server tells a session at its start; it never changes. */
+typedef struct dx_target_config {
     const char *symbols_dir; /* --symbols: host files for the modules, or NULL */
-    int files[DX_MAX_FILES]; /* vFile descriptors + 1; 0 = free */
-    const dx_module *images[DX_MAX_FILES]; /* or, in a free descriptor, an image read from memory */
     bool libraries_with_symbols_only; /* --libraries symbols */
     bool unix_names; /* name modules to gdb as /C:/dir/file.dll: a gdb without
                         the Windows OS ABI takes C:\dir\file.dll as relative */
-    dx_exec *exec;
+} dx_target_config;
+
+/* The run protocol/ asked for, and its outcome: the worker's mailbox. The
+ * protocol's thread fills it in; once the server posts it to the worker,
+ * only the worker touches it (and the executor) until it marks the job
+ * done, and then only the protocol's thread again, which reports it.
+ * server.c hands it over in both directions under the session's mutex. */
+typedef struct dx_job {
+    dx_job_kind kind;
+    uint64_t call_fn;
+    dx_arg *call_args;
+    size_t call_nargs;
+    dx_call_result call_result;
+    dx_stop stop; /* the outcome of a step or continue */
+} dx_job;
+
+typedef struct dx_target {
+    const dx_dump *dump;
+    dx_target_config config;
+    dx_exec *exec; /* the worker's while a job is posted, except dx_exec_interrupt */
+
+    /* The protocol thread's own state. */
+    int files[DX_MAX_FILES]; /* vFile descriptors + 1; 0 = free */
+    const dx_module *images[DX_MAX_FILES]; /* or, in a free descriptor, an image read from memory */
     rsp_stop last; /* why the target is stopped, for '?' */
     dx_exception record; /* the Windows exception behind the last stop, for $_siginfo */
     bool has_record;
     FILE *trace_file;
     bool interrupt_wanted; /* a 0x03 arrived during the run under way */
 
-    /* The run protocol/ asked for, until the server takes it. */
-    dx_job_kind job;
-    uint64_t call_fn;
-    dx_arg *call_args;
-    size_t call_nargs;
-    dx_call_result call_result;
-    dx_stop stop; /* the outcome of the last step or continue */
+    dx_job job;
 } dx_target;
 
 extern const rsp_target_ops dx_target_ops;
 
-int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, char *err, size_t errlen);
+int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, const dx_target_config *c, char *err,
+                   size_t errlen);
 void dx_target_free(dx_target *t);
 /* As a new session would find it, on the same engine (the fuzzer's reuse). */
 void dx_target_reset(dx_target *t, const dx_exec_options *o);
+/* Memory, registers and the last stop as in the dump; breakpoints, files
+ * and settings stay (monitor reset). */
+int dx_target_back_to_dump(dx_target *t, char *err, size_t errlen);
 
 /* Run the pending job (on any one thread) and fill in the result ... */
 void dx_target_run_job(dx_target *t);

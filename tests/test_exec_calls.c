@@ -169,7 +169,7 @@ static void run_all_cases(uint64_t max_insns, run_stats *st)
                 fail_msg("%s case %zu: cannot read its result", name, ci);
             want = width == 64 ? want : want & ((1ull << width) - 1);
             if (stateful(name))
-                dx_exec_reset(e);
+                dx_exec_reset(e, NULL, 0);
             dx_exec_options_of(e)->max_insns = max_insns;
             dx_call_result r;
             call(e, fn, args, (size_t)nargs, is_variadic(f), &r);
@@ -180,7 +180,7 @@ static void run_all_cases(uint64_t max_insns, run_stats *st)
                 st->limited++;
                 dx_call_result_free(&r);
                 if (stateful(name))
-                    dx_exec_reset(e);
+                    dx_exec_reset(e, NULL, 0);
                 dx_exec_options_of(e)->max_insns = BIG_LIMIT;
                 call(e, fn, args, (size_t)nargs, is_variadic(f), &r);
                 if (r.stop.kind == DX_STOP_LIMIT && r.stop.insns == BIG_LIMIT) {
@@ -209,7 +209,7 @@ static void run_all_cases(uint64_t max_insns, run_stats *st)
             /* The count is exact: N instructions fit a limit of N, not N-1. */
             if (n <= 100000) {
                 if (stateful(name))
-                    dx_exec_reset(e);
+                    dx_exec_reset(e, NULL, 0);
                 dx_exec_options_of(e)->max_insns = n;
                 call(e, fn, args, (size_t)nargs, is_variadic(f), &r);
                 if (r.stop.kind != DX_STOP_RETURNED || returned_bits(&r, width, is_float) != want ||
@@ -218,7 +218,7 @@ static void run_all_cases(uint64_t max_insns, run_stats *st)
                              describe(e, &r));
                 dx_call_result_free(&r);
                 if (stateful(name))
-                    dx_exec_reset(e);
+                    dx_exec_reset(e, NULL, 0);
                 dx_exec_options_of(e)->max_insns = n - 1;
                 call(e, fn, args, (size_t)nargs, is_variadic(f), &r);
                 if (r.stop.kind != DX_STOP_LIMIT || r.stop.insns != n - 1)
@@ -566,7 +566,7 @@ static void test_counter_state(void **state)
         call(e, func("get_counter"), NULL, 0, false, &r);
         assert_int_equal(r.rax, 1000);
 
-        dx_exec_reset(e);
+        dx_exec_reset(e, NULL, 0);
         assert_int_equal(read_counter(e), (int64_t)at_dump);
         call(e, func("get_counter"), NULL, 0, false, &r);
         assert_int_equal(r.stop.kind, DX_STOP_RETURNED);
@@ -636,7 +636,7 @@ static void test_reset_keeps_thread(void **state)
     dx_exec *e = new_exec(DX_DEFAULT_MAX_INSNS);
     assert_int_equal(dx_exec_select_thread(e, worker_tid()), 0);
     dx_exec_regs(e, worker_tid())->gpr[DX_REG_RBX] ^= 0x5a5a;
-    dx_exec_reset(e);
+    dx_exec_reset(e, NULL, 0);
     assert_int_equal(dx_exec_current_thread(e), worker_tid());
     dx_exec *fresh = new_exec(DX_DEFAULT_MAX_INSNS);
     char which[32];
@@ -668,7 +668,7 @@ static void test_code_patch_after_run(void **state)
         call(e, func("add2"), args, 2, false, &r);
         assert_int_equal(r.stop.kind, DX_STOP_RETURNED);
         assert_int_equal(r.rax, 3 + 4 * 5);
-        dx_exec_reset(e);
+        dx_exec_reset(e, NULL, 0);
         call(e, func("add2"), args, 2, false, &r);
         assert_int_equal(r.rax, 3 + 2 * 5);
         dx_exec_free(e);

@@ -610,7 +610,7 @@ static void test_unmapped_zero(void **state)
         assert_int_equal((uint32_t)r.rax, v);
         /* Reset forgets it: faults again without the option. */
         dx_exec_options_of(e)->unmapped_zero = false;
-        dx_exec_reset(e);
+        dx_exec_reset(e, NULL, 0);
         dx_stop s = call_stop(e, func("null_read"), NULL, 0);
         assert_int_equal(s.kind, DX_STOP_ACCESS);
         dx_exec_free(e);
@@ -648,7 +648,7 @@ static void test_reset_drops_patched_code(void **state)
             assert_int_equal(dx_exec_write(e, fib, ret7, sizeof ret7, err, sizeof err), 0);
             assert_int_equal(dx_exec_call(e, fib, arg, 1, NULL, &r), 0);
             assert_int_equal((uint32_t)r.rax, 7);
-            dx_exec_reset(e);
+            dx_exec_reset(e, NULL, 0);
             uint8_t back[sizeof ret7];
             assert_int_equal(dx_exec_read(e, fib, back, sizeof back), sizeof back);
             assert_memory_not_equal(back, ret7, sizeof back);
@@ -889,7 +889,7 @@ static void test_breakpoints(void **state)
         s = call_stop(e, fib, arg, 1);
         expect_stop(e, &s, "breakpoint on fib's second instruction", DX_STOP_BREAKPOINT, mid);
         /* Kept across a reset. */
-        dx_exec_reset(e);
+        dx_exec_reset(e, NULL, 0);
         assert_int_equal(dx_exec_select_thread(e, main_tid()), 0);
         s = call_stop(e, fib, arg, 1);
         expect_stop(e, &s, "breakpoint after reset", DX_STOP_BREAKPOINT, mid);
@@ -1060,12 +1060,12 @@ static void test_watchpoints(void **state)
         assert_int_equal(r.rax, at_dump + 2);
         /* Watches survive a reset; a remove with len 0 matches any length. */
         assert_int_equal(dx_exec_watch_add(e, counter, 8, DX_WATCH_WRITE), 0);
-        dx_exec_reset(e);
+        dx_exec_reset(e, NULL, 0);
         s = call_stop(e, func("counter_add"), &one, 1);
         assert_int_equal(s.kind, DX_STOP_WATCHPOINT);
         assert_int_equal(s.addr, counter);
         assert_int_equal(dx_exec_watch_remove(e, counter, 0, DX_WATCH_WRITE), 0);
-        dx_exec_reset(e);
+        dx_exec_reset(e, NULL, 0);
         assert_int_equal(dx_exec_call(e, func("counter_add"), &one, 1, NULL, &r), 0);
         assert_int_equal(r.stop.kind, DX_STOP_RETURNED);
         assert_int_equal(r.rax, at_dump + 1);

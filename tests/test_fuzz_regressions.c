@@ -33,12 +33,12 @@ static void replay_rsp(const dx_dump *d, const uint8_t *data, size_t size)
     dx_exec_options o = {.max_insns = 2000, .timeout = 0.02, .max_session_mb = 64};
     dx_target t;
     char err[DX_ERRLEN];
-    assert_int_equal(dx_target_init(&t, d, &o, err, sizeof err), 0);
+    assert_int_equal(dx_target_init(&t, d, &o, &(dx_target_config){.unix_names = true}, err, sizeof err), 0);
     rsp_session *s = rsp_session_new(&dx_target_ops, &t, NULL);
     dx_buf out = {0};
     for (size_t at = 0; at < size && !rsp_session_closing(s); at += 97) {
         rsp_session_input(s, data + at, size - at < 97 ? size - at : 97, &out);
-        for (int jobs = 0; t.job != DX_JOB_NONE && jobs < 8; jobs++) {
+        for (int jobs = 0; t.job.kind != DX_JOB_NONE && jobs < 8; jobs++) {
             dx_target_run_job(&t);
             dx_target_finish_job(&t, s, &out);
         }

@@ -26,11 +26,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_rsp: set DX_FUZZ_DUMP to a fixture dump (%s)\n", path ? err : "unset");
         exit(1);
     }
-    if (dx_target_init(&target, dump, &options, err, sizeof err) != 0) {
+    /* Modules named as the server names them to Debian's gdb. */
+    if (dx_target_init(&target, dump, &options, &(dx_target_config){.unix_names = true}, err, sizeof err) != 0) {
         fprintf(stderr, "fuzz_rsp: %s\n", err);
         exit(1);
     }
-    target.unix_names = true; /* as the server names modules to Debian's gdb */
     return 0;
 }
 
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = size - at < 97 ? size - at : 97;
         rsp_session_input(s, data + at, n, &out);
         at += n;
-        for (int jobs = 0; t->job != DX_JOB_NONE && jobs < 8; jobs++) {
+        for (int jobs = 0; t->job.kind != DX_JOB_NONE && jobs < 8; jobs++) {
             dx_target_run_job(t);
             dx_target_finish_job(t, s, &out);
         }
