@@ -15,3 +15,10 @@ if(Python3_Interpreter_FOUND)
     ENVIRONMENT "DX_FIXTURES=${DX_FIXTURES};DX_FIXTURES_SRC=${DX_FIXTURES_SRC}"
     TIMEOUT 300)
 endif()
+
+# Failure injection: the linker routes these library calls through the
+# test's own wrappers, which fail them on demand.
+dx_test(test_exec_faults test_exec_faults.c)
+target_link_libraries(test_exec_faults PRIVATE manifest)
+target_link_options(test_exec_faults PRIVATE
+  -Wl,--wrap=uc_hook_add -Wl,--wrap=uc_mem_unmap -Wl,--wrap=uc_emu_start -Wl,--wrap=uc_ctl -Wl,--wrap=calloc)
