@@ -25,7 +25,7 @@ function(dx_server_test name script)
     # Timing checks (an interrupt within 0.5-1 s) want a machine that is not
     # also running the other server scripts.
     RESOURCE_LOCK dx_server_e2e
-    ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1;PYTHONUNBUFFERED=1")
+    ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1;PYTHONUNBUFFERED=1;DX_SANITIZER=$<IF:$<BOOL:${DX_TSAN}>,thread,>")
 endfunction()
 
 dx_server_test(server_raw test_raw.py)

@@ -27,6 +27,7 @@
 
 static atomic_int fail_timer_init, fail_read_start;
 static int g_port;
+static pthread_t g_client;
 static bool g_client_ok;
 static char g_client_error[256];
 
@@ -108,9 +109,7 @@ static void on_listening(const char *address, void *user)
 {
     (void)user;
     g_port = atoi(strrchr(address, ':') + 1);
-    pthread_t t;
-    pthread_create(&t, NULL, client, NULL);
-    pthread_detach(t);
+    pthread_create(&g_client, NULL, client, NULL);
 }
 
 static void test_refused_handles_close_the_session(void **state)
@@ -122,6 +121,7 @@ static void test_refused_handles_close_the_session(void **state)
     dx_server_options o = {.listen = "127.0.0.1:0", .max_sessions = 1, .on_listening = on_listening};
     char err[DX_ERRLEN];
     assert_int_equal(dx_serve(d, &o, err, sizeof err), 0);
+    pthread_join(g_client, NULL);
     if (!g_client_ok)
         fail_msg("%s", g_client_error);
     fixture_close(d, m);

@@ -35,7 +35,7 @@ import time
 import traceback
 
 HOST = "127.0.0.1"
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer")
 LLDB_NOISE = re.compile(r"^(Traceback \(most recent call last\):|  File \"<string>\", line 1, in <module>|"
                         r"ModuleNotFoundError: No module named 'lldb\.embedded_interpreter')$")
 

@@ -25,6 +25,15 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+# ThreadSanitizer's shadow memory and history grow with every thread a
+# session starts: under it RSS says nothing of the server's own memory.
+RSS_MEANINGFUL = os.environ.get("DX_SANITIZER") != "thread"
+
+
+def check_rss(cond, msg):
+    check(cond or not RSS_MEANINGFUL, msg)
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -113,7 +122,7 @@ def connection_cycles_leak_nothing(cfg):
             check(fd_count(pid) <= fds, "file descriptors grew from %d to %d" % (fds, fd_count(pid)))
             rss.append(rss_kib(pid))
         later = rss[1:]
-        check(slope(later) < 1024, "RSS kept growing over %d rounds of %d connections, by %.0f KiB a round: %s KiB"
+        check_rss(slope(later) < 1024, "RSS kept growing over %d rounds of %d connections, by %.0f KiB a round: %s KiB"
               % (len(later), per_round, slope(later), later))
 
 
@@ -132,7 +141,7 @@ def flood_without_reading_replies_stays_bounded(cfg):
             except BlockingIOError:
                 time.sleep(0.05)  # the server stopped reading us: good
         grown = rss_kib(pid) - rss
-        check(grown < 64 * 1024, "RSS grew by %d KiB while a client did not read" % grown)
+        check_rss(grown < 64 * 1024, "RSS grew by %d KiB while a client did not read" % grown)
         s.close()
         still_serves(srv)
 
@@ -159,7 +168,7 @@ def one_read_of_naked_large_reads_stays_bounded(cfg):
             socks.append(s)
         time.sleep(2)
         grown = rss_kib(pid) - rss
-        check(grown < 96 * 1024, "RSS grew by %d KiB for 4 clients that did not read" % grown)
+        check_rss(grown < 96 * 1024, "RSS grew by %d KiB for 4 clients that did not read" % grown)
         for s in socks:
             s.close()
         still_serves(srv)
