@@ -10,6 +10,7 @@ add_executable(dump_exec_bench
   ${CMAKE_SOURCE_DIR}/bench/fig_exec.c
   ${CMAKE_SOURCE_DIR}/bench/fig_proto.c
   ${CMAKE_SOURCE_DIR}/bench/fig_sessions.c
+  ${CMAKE_SOURCE_DIR}/bench/fig_soak.c
 )
 # dx_server brings dx_protocol, dumpexec, Unicorn, Capstone and libuv; Unicorn
 # is named again because the baseline calls it directly.

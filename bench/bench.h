@@ -121,6 +121,7 @@ void fig_call(void);
 void fig_exec(void);
 void fig_proto(void);
 void fig_sessions(void);
+void fig_soak(void);
 
 /* Shared between figures: measured once. */
 double shared_pingpong(void);

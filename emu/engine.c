@@ -261,3 +261,4 @@ int engine_ensure(dx_exec *e, char *err, size_t errlen)
 }
 
 int dx_exec_prepare(dx_exec *e, char *err, size_t errlen) { return engine_ensure(e, err, errlen); }
+bool dx_exec_has_engine(const dx_exec *e) { return e->uc != NULL; }

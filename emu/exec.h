@@ -89,6 +89,8 @@ int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *
  * this on its loop thread before handing a run to a worker, so that the
  * loop's interrupts never meet an engine still being built. */
 int dx_exec_prepare(dx_exec *e, char *err, size_t errlen);
+/* Whether the emulator exists yet (it costs milliseconds to make). */
+bool dx_exec_has_engine(const dx_exec *e);
 
 /* Running the current thread. Each fills *stop and returns 0, or -1 with
  * stop->detail saying why the run could not start. */

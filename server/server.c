@@ -18,6 +18,11 @@
 #define KICK_MS 50
 #define LISTEN_BACKLOG 128 /* a burst of connections waits here, not in SYN retries */
 #define TELL_FULL_MS 10000 /* at most one "refusing connections" line this often */
+/* Engines of sessions that ended, kept for the next ones: a new Unicorn
+ * engine costs milliseconds, and Unicorn 2.1.1 leaks 32 bytes with each,
+ * which pin pages of the heap: a server that made one per client grew
+ * ~120 KB per thousand clients. */
+#define IDLE_ENGINES 2
 
 typedef struct server server;
 
@@ -63,6 +68,8 @@ struct server {
     conn *conns;
     unsigned nconns;
     uint64_t told_full_at; /* uv_now of the last "refusing connections" line, 0: never */
+    dx_exec *idle[IDLE_ENGINES]; /* reset, waiting for a session */
+    size_t nidle;
     bool stopping;
 };
 
@@ -321,6 +328,29 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+/* Take a finished session's engine for the next one, back at the dump's
+ * state and with none of its settings, breakpoints or memory. */
+static void keep_engine(server *srv, dx_target *t)
+{
+    if (srv->nidle == IDLE_ENGINES || srv->stopping || !dx_exec_has_engine(t->exec) ||
+        dx_target_reset(t, &srv->opt.exec) != 0)
+        return;
+    srv->idle[srv->nidle++] = t->exec;
+    t->exec = NULL;
+}
+
+/* A new session's target, on an idle engine if there is one. */
+static int target_open(server *srv, dx_target *t, const dx_target_config *config, char *err, size_t errlen)
+{
+    if (!srv->nidle)
+        return dx_target_init(t, srv->dump, &srv->opt.exec, config, err, errlen);
+    *t = (dx_target){.dump = srv->dump, .config = *config, .exec = srv->idle[--srv->nidle]};
+    if (dx_target_reset(t, &srv->opt.exec) == 0)
+        return 0;
+    dx_target_free(t);
+    return dx_target_init(t, srv->dump, &srv->opt.exec, config, err, errlen);
+}
+
 static void conn_free(conn *c)
 {
     if (c->worker.started) {
@@ -333,6 +363,7 @@ static void conn_free(conn *c)
     uv_cond_destroy(&c->worker.cv);
     uv_mutex_destroy(&c->worker.mu);
     rsp_session_free(c->rsp);
+    keep_engine(c->srv, &c->target);
     dx_target_free(&c->target);
     dx_buf_free(&c->unread);
     c->srv->nconns--; /* here, not at close: a closing session's run may still hold its engine */
@@ -386,7 +417,7 @@ static conn *conn_new(server *srv)
         .libraries_with_symbols_only = srv->opt.libraries_with_symbols_only,
         .unix_names = !srv->opt.rsp.osabi_windows,
     };
-    if (dx_target_init(&c->target, srv->dump, &srv->opt.exec, &config, err, sizeof err) != 0 ||
+    if (target_open(srv, &c->target, &config, err, sizeof err) != 0 ||
         !(c->rsp = rsp_session_new(&dx_target_ops, &c->target, &srv->opt.rsp)))
         goto fail_target;
     if (uv_mutex_init(&c->worker.mu) != 0)
@@ -604,6 +635,8 @@ int dx_serve(const dx_dump *d, const dx_server_options *o, char *err, size_t err
         uv_close(&srv->listener.handle, NULL);
         uv_run(&srv->loop, UV_RUN_DEFAULT);
     }
+    while (srv->nidle)
+        dx_exec_free(srv->idle[--srv->nidle]);
     uv_loop_close(&srv->loop);
     free(srv);
     return rc;

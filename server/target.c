@@ -124,7 +124,7 @@ void dx_target_free(dx_target *t)
         fclose(t->trace_file);
 }
 
-void dx_target_reset(dx_target *t, const dx_exec_options *o)
+int dx_target_reset(dx_target *t, const dx_exec_options *o)
 {
     dx_target was = *t; /* its settings carry over */
     dx_exec *e = t->exec;
@@ -138,10 +138,12 @@ void dx_target_reset(dx_target *t, const dx_exec_options *o)
     dx_exec_break_clear(e);
     dx_exec_interrupt_clear(e);
     *dx_exec_options_of(e) = *o;
-    dx_target_back_to_dump(t, NULL, 0);
+    if (dx_target_back_to_dump(t, NULL, 0) != 0)
+        return -1;
     const dx_thread *def = dx_dump_default_thread(t->dump);
     if (def)
         dx_exec_select_thread(e, def->tid);
+    return 0;
 }
 
 int dx_target_back_to_dump(dx_target *t, char *err, size_t errlen)

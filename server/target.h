@@ -56,8 +56,9 @@ extern const rsp_target_ops dx_target_ops;
 int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, const dx_target_config *c, char *err,
                    size_t errlen);
 void dx_target_free(dx_target *t);
-/* As a new session would find it, on the same engine (the fuzzer's reuse). */
-void dx_target_reset(dx_target *t, const dx_exec_options *o);
+/* As a new session would find it, on the same engine (the server's engine
+ * pool, the fuzzer). -1 if memory ran out: the target must not be used. */
+int dx_target_reset(dx_target *t, const dx_exec_options *o);
 /* Memory, registers and the last stop as in the dump; breakpoints, files
  * and settings stay (monitor reset). */
 int dx_target_back_to_dump(dx_target *t, char *err, size_t errlen);

@@ -37,7 +37,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dx_target *t = &target;
-    dx_target_reset(t, &options);
+    if (dx_target_reset(t, &options) != 0)
+        return 0;
     rsp_session *s = rsp_session_new(&dx_target_ops, t, NULL);
     dx_buf out = {0};
     /* Feed in a few pieces, running whatever each piece asked for. */

@@ -141,6 +141,35 @@ def sigint_stops_the_server_cleanly(cfg):
 
 
 @test
+def a_session_on_a_reused_engine_starts_from_the_dump(cfg):
+    """The server keeps the engines of sessions that ended for the next
+    ones: nothing of a session may reach the one after it."""
+    m = cfg.manifest("full")
+    gc, orig = m.glob("g_counter"), m.glob_value("g_counter")
+    with Server(cfg, cfg.dump("full")) as srv:
+        with RspClient(srv.port) as a:
+            a.handshake()
+            dump_regs = a.regs(m.main_tid)
+            check(a.monitor("call testprog!counter_add 5")[1] == "OK", "A's call")  # the engine exists
+            check(a.rq("M%x,8:%s" % (gc, le_hex(4242))) == "OK", "A's write")
+            a.set_reg("rbx", 0x5ee)
+            check(a.rq("Z0,%x,1" % m.fn("add2")) == "OK", "A's breakpoint")
+            check(a.rq("Z2,%x,8" % gc) == "OK", "A's watchpoint")
+            a.monitor("set max-insns 7")
+        time.sleep(0.3)  # the server takes A's engine back as it frees the session
+        for i in range(2):  # both engines the server keeps
+            with RspClient(srv.port) as b:
+                b.handshake()
+                check(b.rq("m%x,8" % gc) == le_hex(orig), "session %d sees A's write" % i)
+                check(b.regs(m.main_tid) == dump_regs, "session %d sees A's registers" % i)
+                text, r = b.monitor("call testprog!add2 3 5")
+                check(r == "OK" and "Return value: 0xd" in text, "session %d: A's breakpoint or limit: %r" % (i, text))
+                text, r = b.monitor("call testprog!counter_add 1")
+                check("Return value: 0x%x" % (orig + 1) in text, "session %d: A's watchpoint: %r" % (i, text))
+                check(b.rq("?").startswith(("T", "S")), "session %d: stop reason" % i)
+
+
+@test
 def many_connections_one_after_another(cfg):
     with Server(cfg, cfg.dump("full")) as srv:
         t0 = time.monotonic()
