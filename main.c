@@ -2,6 +2,7 @@
 #include "describe.h"
 #include "dump.h"
 #include "exec.h"
+#include "nt.h"
 #include "pe.h"
 #include "server.h"
 
@@ -21,7 +22,8 @@ enum { EXIT_STOPPED = 3, EXIT_USAGE = 2 };
 typedef struct options {
     bool json, variadic;
     const char *dump_path, *trace_file;
-    bool trace;
+    bool trace, trace_syscalls;
+    dx_syscall_policy syscalls;
     bool has_thread;
     uint32_t thread;
     dx_exec_options exec;
@@ -54,6 +56,9 @@ static void usage(FILE *to)
           "  --json               print as JSON\n"
           "  --trace              print every executed instruction to stderr\n"
           "  --trace-file FILE    ... to FILE instead\n"
+          "  --syscalls MODE      emulate (default): serve the NT system calls DumpExec knows;\n"
+          "                       stop: every system call stops the call\n"
+          "  --trace-syscalls     print every system call to stderr, as strace does\n"
           "  --max-insns N        stop a call after N instructions (default 100000; 0 = no limit)\n"
           "  --timeout SECONDS    stop a call after this long\n"
           "  --thread TID         run on this thread of the dump (decimal or 0x-hex)\n"
@@ -81,7 +86,8 @@ static int bad_value(const char *opt, const char *v)
 static int parse_options(int argc, char **argv, options *o)
 {
     enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS };
-    enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC };
+    enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC,
+           O_SYSCALLS, O_TRACE_SYSCALLS };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"serve", no_argument, NULL, O_SERVE},
@@ -99,6 +105,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"unmapped", required_argument, NULL, O_UNMAPPED},
         {"max-session-mb", required_argument, NULL, O_MAX_MB},
         {"variadic", no_argument, NULL, O_VARIADIC},
+        {"syscalls", required_argument, NULL, O_SYSCALLS},
+        {"trace-syscalls", no_argument, NULL, O_TRACE_SYSCALLS},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -141,6 +149,13 @@ static int parse_options(int argc, char **argv, options *o)
         case O_TRACE: o->trace = true; break;
         case O_TRACE_FILE: o->trace = true, o->trace_file = optarg; break;
         case O_VARIADIC: o->variadic = true; break;
+        case O_SYSCALLS:
+            if (strcmp(optarg, "emulate") && strcmp(optarg, "stop"))
+                return bad_value("--syscalls (emulate or stop)", optarg);
+            o->syscalls = !strcmp(optarg, "stop") ? DX_SYSCALLS_STOP : DX_SYSCALLS_EMULATE;
+            o->server.syscalls = o->syscalls;
+            break;
+        case O_TRACE_SYSCALLS: o->trace_syscalls = o->server.trace_syscalls = true; break;
         case O_MAX_INSNS:
             if (!parse_u64(optarg, &o->exec.max_insns))
                 return bad_value("--max-insns", optarg);
@@ -217,6 +232,29 @@ static void print_json_result(const dx_exec *e, const dx_call_result *res)
     dx_buf_free(&stop);
 }
 
+/* The guest's console, on stdout, every line marked with where it went. */
+typedef struct console_state {
+    bool mid_line[3];
+} console_state;
+
+static void print_console(void *user, int fd, const char *text, size_t len)
+{
+    console_state *st = user;
+    for (size_t i = 0; i < len; i++) {
+        if (!st->mid_line[fd])
+            fputs(fd == 2 ? "[guest stderr] " : "[guest stdout] ", stdout);
+        putchar(text[i]);
+        st->mid_line[fd] = text[i] != '\n';
+    }
+}
+
+static void end_console(console_state *st)
+{
+    for (int fd = 1; fd < 3; fd++)
+        if (st->mid_line[fd])
+            putchar('\n');
+}
+
 static int call_function(const dx_dump *d, const options *o)
 {
     char err[DX_ERRLEN];
@@ -239,7 +277,14 @@ static int call_function(const dx_dump *d, const options *o)
     }
     FILE *trace = NULL;
     int rc = 0;
-    if (o->has_thread && dx_exec_select_thread(e, o->thread) != 0) {
+    console_state console = {0};
+    dx_nt_options nto = {.policy = o->syscalls, .trace = o->trace_syscalls ? stderr : NULL,
+                         .console = print_console, .user = &console};
+    dx_nt *nt = NULL;
+    if (dx_nt_new(e, &nto, &nt, err, sizeof err) != 0) {
+        fprintf(stderr, "dump_exec: %s\n", err);
+        rc = EXIT_USAGE;
+    } else if (o->has_thread && dx_exec_select_thread(e, o->thread) != 0) {
         fprintf(stderr, "dump_exec: no thread %u (0x%x) in the dump\n", o->thread, o->thread);
         rc = EXIT_USAGE;
     } else if (o->trace && !(trace = o->trace_file ? fopen(o->trace_file, "w") : stderr)) {
@@ -251,6 +296,7 @@ static int call_function(const dx_dump *d, const options *o)
         dx_call_result res;
         dx_call_options co = {.variadic = o->variadic};
         dx_exec_call(e, fn, args, nargs, &co, &res);
+        end_console(&console);
         if (o->json) {
             print_json_result(e, &res);
         } else {
@@ -265,6 +311,7 @@ static int call_function(const dx_dump *d, const options *o)
     dx_exec_trace(e, NULL);
     if (trace && trace != stderr)
         fclose(trace);
+    dx_nt_free(nt);
     dx_exec_free(e);
     dx_args_free(args, nargs);
     return rc;

@@ -202,7 +202,10 @@ void dx_stop_describe(const dx_exec *e, const dx_stop *s, dx_buf *out)
     case DX_STOP_SYSCALL: {
         char where[300];
         dx_dump_symbolize(e->dump, s->pc, where, sizeof where);
-        dx_buf_printf(out, "system call 0x%x reached in %s (system calls cannot be emulated)", s->syscall_nr, where);
+        if (s->detail[0]) /* the system call handler's word */
+            dx_buf_printf(out, "%s, in %s", s->detail, where);
+        else
+            dx_buf_printf(out, "system call 0x%x reached in %s (no system call handler)", s->syscall_nr, where);
         break;
     }
     case DX_STOP_LIMIT:

@@ -103,6 +103,43 @@ void dx_exec_interrupt(dx_exec *e);
 /* Forget an interrupt that arrived after the run it was meant for ended. */
 void dx_exec_interrupt_clear(dx_exec *e);
 
+/* System calls, for the layer above (nt/): a run that reaches one (the
+ * syscall instruction, or Wine's call through 0x7ffe1000) hands the
+ * handler the service number; the thread's registers (dx_exec_regs) and
+ * memory are the handler's to read and write. RESUME: the handler set the
+ * results (RAX), and the run goes on after the instruction, within the
+ * same instruction and time budget, unless the handler moved RIP. STOP:
+ * the run ends with DX_STOP_SYSCALL, detail saying why. Without a
+ * handler every system call stops. */
+typedef enum dx_syscall_verdict { DX_SYSCALL_STOP, DX_SYSCALL_RESUME } dx_syscall_verdict;
+typedef struct dx_syscall {
+    uint32_t number;
+    uint64_t pc;    /* the system call instruction */
+    uint64_t insns; /* instructions this run executed before it (counted runs; else 0) */
+} dx_syscall;
+typedef dx_syscall_verdict (*dx_syscall_fn)(void *user, dx_exec *e, const dx_syscall *call, char *detail,
+                                            size_t detaillen);
+void dx_exec_on_syscall(dx_exec *e, dx_syscall_fn fn, void *user);
+
+/* Memory of the guest's own, for the layer above (a VirtualAlloc):
+ * zeroed, page-aligned, clear of the dump's memory and of everything
+ * mapped, counted against max_session_mb and gone at dx_exec_reset.
+ * dx_exec_map returns 0, -1 (err says why) or DX_MAP_LIMIT when the
+ * session's memory is used up. dx_exec_unmap takes back exactly what one
+ * dx_exec_map mapped; dx_exec_protect changes any mapped or dump memory. */
+#define DX_PROT_READ 1u
+#define DX_PROT_WRITE 2u
+#define DX_PROT_EXEC 4u
+#define DX_MAP_LIMIT (-2)
+bool dx_exec_is_free(const dx_exec *e, uint64_t addr, uint64_t size);
+/* Whether the guest could store to every byte of [addr, addr+len). */
+bool dx_exec_writable(dx_exec *e, uint64_t addr, uint64_t len);
+/* DX_PROT_* of the page holding addr now (0: nothing there). */
+uint32_t dx_exec_prot(dx_exec *e, uint64_t addr);
+int dx_exec_map(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot, char *err, size_t errlen);
+int dx_exec_unmap(dx_exec *e, uint64_t addr, uint64_t size);
+int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot);
+
 /* Breakpoints and watchpoints; adding an existing one is not an error. */
 #define DX_MAX_BREAKPOINTS 65536
 int dx_exec_break_add(dx_exec *e, uint64_t addr);

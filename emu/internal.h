@@ -12,6 +12,9 @@
 #define PAGE 0x1000ull
 #define UC_ADDR_MASK ((1ull << 52) - 1) /* Unicorn reports addresses in their low 52 bits */
 #define CHUNK 0x10000ull /* lazy maps grow to this, within what the dump holds */
+/* Wine's system call stubs call through this pointer, which no dump holds:
+ * it must fault, even where unmapped memory reads as zeros. */
+#define WINE_SYSCALL_POINTER 0x7ffe1000ull
 
 typedef struct chunk {
     uint64_t start, end;
@@ -90,6 +93,9 @@ struct dx_exec {
     uc_hook step_hook, count_hook, block_hook;
     atomic_bool running; /* inside uc_emu_start */
 
+    dx_syscall_fn on_syscall; /* the layer above's, or NULL: system calls stop */
+    void *on_syscall_user;
+
     trace_state *trace;
     size_t cs; /* capstone handle for stops and fault_locate (csh), 0 until needed */
 };
@@ -115,6 +121,7 @@ int mem_map_scratch(dx_exec *e);
 void mem_forget(dx_exec *e);
 void mem_free(dx_exec *e);
 int mem_unmap_all(dx_exec *e);
+uint32_t mem_prot_of(dx_exec *e, uint64_t page);
 
 /* engine.c */
 int engine_ensure(dx_exec *e, char *err, size_t errlen);

@@ -196,7 +196,7 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
     if (mem_is_mapped(e, page, &gap_end))
         return true;
     bool held = page_held(e->dump, page);
-    if (!held && (!zero_fill || page >= USER_SPACE_END))
+    if (!held && (!zero_fill || page >= USER_SPACE_END || page == WINE_SYSCALL_POINTER))
         return false;
     if (page + PAGE == 0) /* a chunk's end must not wrap to 0 */
         return false;
@@ -358,4 +358,114 @@ int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *
     if (len)
         uc_ctl_remove_cache(e->uc, addr, addr + len);
     return 0;
+}
+
+static bool overlaps_chunk(const dx_exec *e, uint64_t addr, uint64_t end)
+{
+    size_t i = chunk_index(e, addr);
+    return i < e->nchunks && e->chunks[i].start < end;
+}
+
+bool dx_exec_is_free(const dx_exec *e, uint64_t addr, uint64_t size)
+{
+    uint64_t end = addr + size;
+    if (!size || end < addr || end > USER_SPACE_END)
+        return false;
+    const dx_range *next = dx_dump_range_after(e->dump, addr);
+    if (dx_dump_range_at(e->dump, addr) || (next && next->base < end))
+        return false;
+    return !overlaps_chunk(e, addr, end);
+}
+
+int dx_exec_map(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot, char *err, size_t errlen)
+{
+    if ((addr | size) & (PAGE - 1) || !dx_exec_is_free(e, addr, size)) {
+        snprintf(err, errlen, "0x%llx+0x%llx is not free page-aligned memory", (unsigned long long)addr,
+                 (unsigned long long)size);
+        return -1;
+    }
+    if (engine_ensure(e, err, errlen) != 0)
+        return -1;
+    if (e->mapped_bytes + size > limit_bytes(e) || e->nchunks >= MAX_REGIONS) {
+        snprintf(err, errlen, "the session memory limit");
+        return DX_MAP_LIMIT;
+    }
+    bool zeroed;
+    uint8_t *mem = chunk_memory(e, size, &zeroed);
+    if (!mem) {
+        snprintf(err, errlen, "out of memory");
+        return DX_MAP_LIMIT;
+    }
+    if (!zeroed)
+        memset(mem, 0, size);
+    if (!chunk_add(e, addr, addr + size, prot & UC_PROT_ALL, mem)) {
+        chunk_memory_done(e, mem, size);
+        snprintf(err, errlen, "the emulator cannot map 0x%llx", (unsigned long long)addr);
+        return -1;
+    }
+    return 0;
+}
+
+int dx_exec_unmap(dx_exec *e, uint64_t addr, uint64_t size)
+{
+    size_t i = chunk_index(e, addr);
+    if (!e->uc || i == e->nchunks || e->chunks[i].start != addr || e->chunks[i].end != addr + size)
+        return -1;
+    if (uc_mem_unmap(e->uc, addr, size) != UC_ERR_OK)
+        return -1;
+    chunk_memory_done(e, e->chunks[i].mem, size);
+    memmove(&e->chunks[i], &e->chunks[i + 1], (e->nchunks - i - 1) * sizeof *e->chunks);
+    e->nchunks--;
+    e->mapped_bytes -= size;
+    return 0;
+}
+
+int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot)
+{
+    if ((addr | size) & (PAGE - 1) || !size || addr + size < addr || !e->uc)
+        return -1;
+    for (uint64_t page = addr; page < addr + size; page += PAGE)
+        if (!mem_fault_in(e, page, false))
+            return -1;
+    if (uc_mem_protect(e->uc, addr, size, prot & UC_PROT_ALL) != UC_ERR_OK)
+        return -1;
+    /* Code translated while the pages allowed execution must not run on. */
+    uc_ctl_remove_cache(e->uc, addr, addr + size);
+    return 0;
+}
+
+/* A page's current protection, from Unicorn's own region list (watchpoints
+ * and the guest's own protection changes split regions). */
+uint32_t mem_prot_of(dx_exec *e, uint64_t page)
+{
+    uc_mem_region *regions;
+    uint32_t n, prot = UC_PROT_ALL;
+    if (uc_mem_regions(e->uc, &regions, &n) != UC_ERR_OK)
+        return prot;
+    for (uint32_t i = 0; i < n; i++)
+        if (page >= regions[i].begin && page <= regions[i].end)
+            prot = regions[i].perms;
+    uc_free(regions);
+    return prot;
+}
+
+bool dx_exec_writable(dx_exec *e, uint64_t addr, uint64_t len)
+{
+    char err[DX_ERRLEN];
+    if (!len)
+        return true;
+    if (addr + len < addr || engine_ensure(e, err, sizeof err) != 0)
+        return false;
+    for (uint64_t page = addr & ~(PAGE - 1); page < addr + len; page += PAGE)
+        if (!mem_fault_in(e, page, e->opt.unmapped_zero) || !(mem_prot_of(e, page) & UC_PROT_WRITE))
+            return false;
+    return true;
+}
+
+uint32_t dx_exec_prot(dx_exec *e, uint64_t addr)
+{
+    uint64_t page = addr & ~(PAGE - 1);
+    if (!e->uc || !mem_is_mapped(e, page, NULL))
+        return page_held(e->dump, page) ? page_prot(e, page) & UC_PROT_ALL : 0;
+    return mem_prot_of(e, page) & UC_PROT_ALL;
 }

@@ -14,8 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Wine's system call stubs call through this pointer, which no dump holds. */
-#define WINE_SYSCALL_POINTER 0x7ffe1000ull
 
 void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc)
 {
@@ -480,6 +478,84 @@ static bool step_over_trap(dx_exec *e)
     return true;
 }
 
+/* One stretch of emulation from RIP until a hook or Unicorn ends it,
+ * stepping over the accesses that watched pages trap on the way. */
+static uc_err run_stretch(dx_exec *e, run_mode m, double deadline)
+{
+    dx_regs *r = &e->regs[e->cur];
+    uc_err rc;
+    for (;;) {
+        /* One time budget for the whole run, however often watches trap. */
+        uint64_t timeout_us = 0;
+        if (deadline && m == RUN_FAST) {
+            double left = deadline - seconds_now();
+            timeout_us = left > 1e-6 ? (uint64_t)(left * 1e6) : 1;
+        }
+        if (!set_mode(e, m)) {
+            hook_refused(e, m == RUN_INSN ? "stepping" : m == RUN_BLOCK ? "blocks" : "a breakpoint");
+            return UC_ERR_OK;
+        }
+        e->block_start = r->rip;
+        e->trap.pending = false;
+        watch_arm(e);
+        atomic_store(&e->running, true);
+        rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
+        atomic_store(&e->running, false);
+        watch_disarm(e);
+        regs_from_uc(e);
+        if (!e->trap.pending || e->stopped || e->timed_out || !step_over_trap(e))
+            return rc;
+    }
+}
+
+/* What ended the stretch, with the stopping instruction exact. */
+static void settle_stop(dx_exec *e, uc_err rc, dx_stop *stop)
+{
+    dx_regs *r = &e->regs[e->cur];
+    classify_error(e, rc, stop);
+    if (!e->stopped) {
+        size_t timed_out = 0;
+        uc_query(e->uc, UC_QUERY_TIMEOUT, &timed_out);
+        stop->kind = timed_out || e->timed_out ? DX_STOP_TIMEOUT : DX_STOP_INTERRUPTED;
+        stop->pc = r->rip;
+    }
+    stop->insns = e->insns;
+    if ((stop->kind == DX_STOP_ACCESS || stop->kind == DX_STOP_MEMORY_LIMIT || stop->kind == DX_STOP_STACK_OVERFLOW) &&
+        stop->access != DX_ACCESS_EXECUTE) {
+        /* With a block hook the block is known; without one, Unicorn's RIP
+         * is the start of a recent block, usually the faulting one. */
+        if (!e->step_hook)
+            stop->pc = fault_locate(e, e->block_hook ? e->block_start : r->rip, stop->addr, stop->access);
+        stop->addr = fault_address(e, stop->pc, stop->addr, stop->access);
+    }
+    /* A faulting or stopped instruction did not run: RIP points at it. An
+     * int3 has run, as on a real CPU, so continuing moves past it. */
+    if (stop->kind != DX_STOP_INT3)
+        r->rip = stop->pc;
+    name_syscall(e, stop);
+}
+
+/* A system call the installed handler serves: the run goes on after it,
+ * in the same budget. False: the run ends here. */
+static bool serve_syscall(dx_exec *e, dx_stop *stop, dx_stop_kind expected)
+{
+    if (stop->kind != DX_STOP_SYSCALL || !e->on_syscall || atomic_load(&e->interrupt))
+        return false;
+    dx_regs *r = &e->regs[e->cur];
+    int len = dx_exec_insn_length(e, stop->pc);
+    dx_syscall call = {.number = stop->syscall_nr, .pc = stop->pc, .insns = e->insns};
+    if (len <= 0 || e->on_syscall(e->on_syscall_user, e, &call, stop->detail, sizeof stop->detail) != DX_SYSCALL_RESUME)
+        return false;
+    if (r->rip == stop->pc)
+        r->rip += (uint64_t)len; /* the handler may have sent the thread elsewhere */
+    memset(stop, 0, sizeof *stop);
+    stop->kind = expected;
+    stop->pc = r->rip;
+    e->stopped = false;
+    regs_to_uc(e);
+    return true;
+}
+
 /* Run the current thread from its RIP until something stops it. */
 void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
 {
@@ -517,57 +593,20 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     e->deadline = m == RUN_FAST ? 0 : deadline;
     e->deadline_ticks = 0;
     e->timed_out = false;
-    uc_err rc;
-    for (;;) {
-        /* One time budget for the whole run, however often watches trap. */
-        uint64_t timeout_us = 0;
-        if (deadline && m == RUN_FAST) {
-            double left = deadline - seconds_now();
-            timeout_us = left > 1e-6 ? (uint64_t)(left * 1e6) : 1;
-        }
-        if (!set_mode(e, m)) {
-            hook_refused(e, m == RUN_INSN ? "stepping" : m == RUN_BLOCK ? "blocks" : "a breakpoint");
-            rc = UC_ERR_OK;
-            break;
-        }
-        e->block_start = r->rip;
-        e->trap.pending = false;
-        watch_arm(e);
-        atomic_store(&e->running, true);
-        rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
-        atomic_store(&e->running, false);
-        watch_disarm(e);
-        regs_from_uc(e);
-        if (!e->trap.pending || e->stopped || e->timed_out || !step_over_trap(e))
-            break;
-    }
-    double elapsed = seconds_now() - t0;
-    classify_error(e, rc, stop);
-    if (!e->stopped) {
-        size_t timed_out = 0;
-        uc_query(e->uc, UC_QUERY_TIMEOUT, &timed_out);
-        stop->kind = timed_out || e->timed_out ? DX_STOP_TIMEOUT : DX_STOP_INTERRUPTED;
-        stop->pc = r->rip;
-    }
+    do
+        settle_stop(e, run_stretch(e, m, deadline), stop);
+    while (serve_syscall(e, stop, expected));
     atomic_store(&e->interrupt, false);
-    stop->insns = e->insns;
-    if ((stop->kind == DX_STOP_ACCESS || stop->kind == DX_STOP_MEMORY_LIMIT || stop->kind == DX_STOP_STACK_OVERFLOW) &&
-        stop->access != DX_ACCESS_EXECUTE) {
-        /* With a block hook the block is known; without one, Unicorn's RIP
-         * is the start of a recent block, usually the faulting one. */
-        if (!e->step_hook)
-            stop->pc = fault_locate(e, e->block_hook ? e->block_start : r->rip, stop->addr, stop->access);
-        stop->addr = fault_address(e, stop->pc, stop->addr, stop->access);
-    }
-    /* A faulting or stopped instruction did not run: RIP points at it. An
-     * int3 has run, as on a real CPU, so continuing moves past it. */
-    if (stop->kind != DX_STOP_INT3)
-        r->rip = stop->pc;
-    name_syscall(e, stop);
     if (e->trace)
-        trace_summary(e, stop->insns, elapsed);
+        trace_summary(e, stop->insns, seconds_now() - t0);
     e->stop = NULL;
     stop_fill_insn(e, stop);
+}
+
+void dx_exec_on_syscall(dx_exec *e, dx_syscall_fn fn, void *user)
+{
+    e->on_syscall = fn;
+    e->on_syscall_user = user;
 }
 
 static int begin_run(dx_exec *e, dx_stop *stop)

@@ -65,20 +65,6 @@ static bool add_armed(dx_exec *e, uint64_t page, uint32_t prot)
     return true;
 }
 
-/* The pages' current protection, from Unicorn's own region list. */
-static uint32_t prot_of(dx_exec *e, uint64_t page)
-{
-    uc_mem_region *regions;
-    uint32_t n, prot = UC_PROT_ALL;
-    if (uc_mem_regions(e->uc, &regions, &n) != UC_ERR_OK)
-        return prot;
-    for (uint32_t i = 0; i < n; i++)
-        if (page >= regions[i].begin && page <= regions[i].end)
-            prot = regions[i].perms;
-    uc_free(regions);
-    return prot;
-}
-
 void watch_arm(dx_exec *e)
 {
     e->narmed = 0;
@@ -93,10 +79,10 @@ void watch_arm(dx_exec *e)
              * as zeros, and then the watched page is made now. */
             if (!mem_fault_in(e, page, e->opt.unmapped_zero))
                 continue;
-            uint32_t prot = prot_of(e, page);
+            uint32_t prot = mem_prot_of(e, page);
             if (!add_armed(e, page, prot))
                 continue;
-            uint32_t now = prot_of(e, page) & ~denied(w->kind);
+            uint32_t now = mem_prot_of(e, page) & ~denied(w->kind);
             uc_mem_protect(e->uc, page, PAGE, now);
         }
     }

@@ -5,6 +5,7 @@
 #define DX_SERVER_H
 
 #include "exec.h"
+#include "nt.h"
 #include "session.h"
 
 #define DX_DEFAULT_MAX_SESSIONS 64
@@ -16,6 +17,8 @@ typedef struct dx_server_options {
     const char *symbols_dir; /* --symbols DIR, or NULL */
     bool libraries_with_symbols_only; /* list only modules found in symbols_dir */
     unsigned max_sessions;            /* connections served at once; 0 = DX_DEFAULT_MAX_SESSIONS */
+    dx_syscall_policy syscalls;       /* what a session does at a system call */
+    bool trace_syscalls;              /* every session's system calls to stderr */
     /* Called once listening, with the address actually bound (port 0 picks one). */
     void (*on_listening)(const char *address, void *user);
     void *user;

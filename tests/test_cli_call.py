@@ -29,8 +29,9 @@ if ENV.get("LSAN_OPTIONS"):
     ENV["LSAN_OPTIONS"] += ":print_suppressions=0"
 
 
-def run(*args, timeout=60):
-    p = subprocess.run([EXE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, env=ENV)
+def run(*args, timeout=60, cwd=None):
+    p = subprocess.run([os.path.abspath(EXE), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                       env=ENV, cwd=cwd)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
@@ -213,9 +214,37 @@ check(rc == 0 and f"Return value: {int(main['teb'], 16):#x}" in out, "default th
 rc, out, err = run("--thread", "0xfffffff0", DUMP, "testprog!read_teb")
 check(rc == 2 and "thread" in err, "--thread unknown: exit 2", rc, err)
 
-# The system call stop names its number.
+# System calls (nt/): emulated by default, compared with what Windows (here
+# Wine) answered natively before the dump.
+sysno = int(M["syscall"]["syscall_number_eax"], 16)
+native_peb = int(M["functions"]["call_syscall"]["cases"][0]["result"]["dec"])
 rc, out, err = run(DUMP, "testprog!call_syscall")
-check(rc == 3 and f"system call {int(M['syscall']['syscall_number_eax'], 16):#x}" in err, "call_syscall stop", rc, err)
+check(rc == 0 and f"Return value: {native_peb:#x}" in out, "call_syscall: NtQueryInformationProcess emulated",
+      rc, out, err)
+rc, out, err = run("--syscalls", "stop", DUMP, "testprog!call_syscall")
+check(rc == 3 and f"system call NtQueryInformationProcess ({sysno:#x}) reached (--syscalls stop)" in err,
+      "--syscalls stop names the service", rc, err)
+rc, out, err = run("--trace-syscalls", DUMP, "kernel32!VirtualAlloc", "0", "0x20000", "0x3000", "4")
+addr = int(out.split()[2], 16) if rc == 0 else 0
+check(rc == 0 and addr and addr % 0x10000 == 0 and "NtAllocateVirtualMemory(0xffffffffffffffff" in err
+      and "= STATUS_SUCCESS" in err, "VirtualAlloc: a 64 KiB-aligned address, traced", rc, out, err)
+rc, out, err = run(DUMP, "kernel32!VirtualAlloc", "0", "0x7fffffffffff0000", "0x3000", "4")
+check(rc == 0 and "Return value: 0x0 " in out, "VirtualAlloc of an absurd size fails in the guest", rc, out, err)
+rc, out, err = run(DUMP, "kernel32!GetStdHandle", "-11")
+stdout_handle = out.split()[2]
+rc, out, err = run(DUMP, "kernel32!WriteFile", stdout_handle, "str:hello from the guest", "20", "buf:4", "0")
+check(rc == 0 and "[guest stdout] hello from the guest\n" in out and "14 00 00 00" in out,
+      "WriteFile to stdout: shown, 20 bytes written", rc, out, err)
+with tempfile.TemporaryDirectory() as tmp:
+    rc, out, err = run(os.path.abspath(DUMP), "kernel32!CreateFileA", "str:evil.txt", "0x40000000", "0", "0", "2",
+                                  "0x80", "0", cwd=tmp)
+    check(rc == 0 and "Return value: 0xffffffffffffffff" in out and not os.listdir(tmp),
+          "CreateFileA for writing fails in the guest; no file on the host", rc, out, err, os.listdir(tmp))
+rc, out, err = run(DUMP, "kernel32!ExitProcess", "3")
+check(rc == 3 and "the guest process exited with code 3" in err, "ExitProcess: a named stop", rc, err)
+rc, out, err = run(DUMP, "ntdll!NtCreateUserProcess")
+check(rc == 3 and "system call NtCreateUserProcess" in err and "is not emulated" in err,
+      "a service nt/ does not emulate stops, named", rc, err)
 
 # Opt-in (DX_SLOW=1; minutes under ASan): zero-filled pages are mapped one
 # by one, and Unicorn aborts the process at 4096 mappings. A session that

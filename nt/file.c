@@ -1,0 +1,80 @@
+/* Files and the console: writes to the PEB's standard output and error
+ * handles are the guest's console output, shown to the user; every file
+ * the guest tries to open or create is refused as Windows would refuse
+ * it, so the host's files are never touched. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define CONSOLE_CHUNK 65536
+
+/* The name in an OBJECT_ATTRIBUTES, for the trace (UTF-16 to ASCII). */
+static void trace_name(nt_call *c, uint64_t attributes)
+{
+    uint64_t name_ptr, buffer;
+    uint16_t len;
+    uint16_t text[128];
+    char out[129];
+    if (!nt_read_u64(c, attributes + 0x10, &name_ptr) || !nt_read(c, name_ptr, &len, 2) ||
+        !nt_read_u64(c, name_ptr + 8, &buffer))
+        return;
+    size_t n = len / 2 < 128 ? len / 2 : 128;
+    if (!nt_read(c, buffer, text, n * 2))
+        return;
+    for (size_t i = 0; i < n; i++)
+        out[i] = text[i] < 0x80 && text[i] >= 0x20 ? (char)text[i] : '?';
+    out[n] = 0;
+    nt_trace(c, "\"%s\"", out);
+}
+
+/* NtCreateFile(*handle, access, attributes, *iosb, ...) and NtOpenFile */
+static uint32_t create_file(nt_call *c)
+{
+    trace_name(c, c->args[2]);
+    return STATUS_ACCESS_DENIED;
+}
+
+/* NtQueryAttributesFile(attributes, *info) */
+static uint32_t query_attributes_file(nt_call *c)
+{
+    trace_name(c, c->args[0]);
+    return STATUS_OBJECT_NAME_NOT_FOUND;
+}
+
+/* NtWriteFile(handle, event, apc, apc_context, *iosb, buffer, length, *offset, *key) */
+static uint32_t write_file(nt_call *c)
+{
+    dx_nt *nt = c->nt;
+    uint64_t handle = c->args[0], iosb = c->args[4], buffer = c->args[5];
+    uint32_t length = (uint32_t)c->args[6];
+    int fd = handle && handle == nt->console_handles[1] ? 1 : handle && handle == nt->console_handles[2] ? 2 : 0;
+    if (!fd)
+        return STATUS_INVALID_HANDLE;
+    if (!dx_exec_writable(nt->exec, iosb, 16))
+        return STATUS_ACCESS_VIOLATION;
+    char *text = malloc(CONSOLE_CHUNK);
+    if (!text)
+        return STATUS_NO_MEMORY;
+    for (uint32_t done = 0; done < length;) {
+        uint32_t n = length - done < CONSOLE_CHUNK ? length - done : CONSOLE_CHUNK;
+        if (!nt_read(c, buffer + done, text, n)) {
+            free(text);
+            return STATUS_ACCESS_VIOLATION;
+        }
+        if (nt->opt.console)
+            nt->opt.console(nt->opt.user, fd, text, n);
+        done += n;
+    }
+    free(text);
+    uint64_t status_block[2] = {STATUS_SUCCESS, length};
+    nt_write(c, iosb, status_block, sizeof status_block);
+    return STATUS_SUCCESS;
+}
+
+const nt_service nt_file_services[] = {
+    {"NtWriteFile", write_file, 9},
+    {"NtCreateFile", create_file, 11},
+    {"NtOpenFile", create_file, 6},
+    {"NtQueryAttributesFile", query_attributes_file, 2},
+};
+const size_t nt_file_count = sizeof nt_file_services / sizeof nt_file_services[0];

@@ -1,0 +1,40 @@
+/* The Windows the guest sees across the kernel boundary: system calls
+ * served by name (one file per NT subsystem), a deterministic virtual
+ * clock, guest console output. A dx_nt sits on one executor and installs
+ * itself as its system call handler; callers (the command line, the
+ * server, library users) create one per executor. emu/ never includes
+ * this layer. */
+#ifndef DX_NT_H
+#define DX_NT_H
+
+#include "exec.h"
+
+#include <stdio.h>
+
+typedef enum dx_syscall_policy {
+    DX_SYSCALLS_EMULATE, /* serve the services nt/ knows; any other stops, named */
+    DX_SYSCALLS_STOP,    /* every system call stops the run */
+} dx_syscall_policy;
+
+typedef struct dx_nt_options {
+    dx_syscall_policy policy;
+    FILE *trace; /* one strace-like line per service, or NULL */
+    /* Guest console output (stdout 1, stderr 2), as it is written. */
+    void (*console)(void *user, int fd, const char *text, size_t len);
+    void *user;
+} dx_nt_options;
+
+typedef struct dx_nt dx_nt;
+
+int dx_nt_new(dx_exec *e, const dx_nt_options *o, dx_nt **out, char *err, size_t errlen);
+void dx_nt_free(dx_nt *nt); /* the executor's system calls stop again */
+dx_nt_options *dx_nt_options_of(dx_nt *nt); /* live */
+/* After dx_exec_reset: the guest's allocations are gone, the clock is
+ * back at the dump's time. */
+void dx_nt_reset(dx_nt *nt);
+
+/* Services emulated, for the README and `monitor syscalls`. */
+size_t dx_nt_service_count(void);
+const char *dx_nt_service_name(size_t i);
+
+#endif
