@@ -176,7 +176,7 @@ static dx_syscall_verdict on_syscall(void *user, dx_exec *e, const dx_syscall *c
 {
     dx_nt *nt = user;
     if (nt->opt.policy == DX_SYSCALLS_STOP) {
-        name_unknown(nt, call, detail, detaillen, "reached (--syscalls stop)");
+        name_unknown(nt, call, detail, detaillen, "reached (system calls are set to stop)");
         return DX_SYSCALL_STOP;
     }
     unsigned idx = call->number < nt->nnumbers ? nt->by_number[call->number] : 0;
@@ -211,7 +211,8 @@ int dx_nt_new(dx_exec *e, const dx_nt_options *o, dx_nt **out, char *err, size_t
     dx_nt *nt = calloc(1, sizeof *nt);
     if (!nt || (nt->exec = e, nt->dump = dx_exec_dump(e), build_table(nt)) != 0) {
         dx_nt_free(nt);
-        snprintf(err, errlen, "out of memory");
+        if (err)
+            snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (o)

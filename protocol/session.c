@@ -162,6 +162,8 @@ void rsp_monitor_text(rsp_session *s, const char *text, dx_buf *out)
     }
 }
 
+void rsp_session_console(rsp_session *s, const char *text, dx_buf *out) { rsp_monitor_text(s, text, out); }
+
 void rsp_session_monitor_done(rsp_session *s, const char *text, bool ok, dx_buf *out)
 {
     s->monitor_running = false;

@@ -22,6 +22,8 @@ void rsp_session_free(rsp_session *s);
 void rsp_session_input(rsp_session *s, const uint8_t *in, size_t n, dx_buf *out);
 /* A run the target started has ended. */
 void rsp_session_stopped(rsp_session *s, const rsp_stop *stop, dx_buf *out);
+/* The target's console output during a run (O packets), before its stop. */
+void rsp_session_console(rsp_session *s, const char *text, dx_buf *out);
 /* A monitor command that returned RSP_ASYNC has finished. */
 void rsp_session_monitor_done(rsp_session *s, const char *text, bool ok, dx_buf *out);
 

@@ -128,6 +128,12 @@ static int cmd_trace(dx_target *t, char **argv, size_t argc, dx_buf *out)
 static int cmd_set(dx_target *t, char **argv, size_t argc, dx_buf *out)
 {
     char *end;
+    if (argc == 3 && !strcmp(argv[1], "syscalls") && (!strcmp(argv[2], "emulate") || !strcmp(argv[2], "stop"))) {
+        t->config.syscalls = !strcmp(argv[2], "stop") ? DX_SYSCALLS_STOP : DX_SYSCALLS_EMULATE;
+        dx_nt_options_of(t->nt)->policy = t->config.syscalls;
+        dx_buf_printf(out, "syscalls = %s\n", argv[2]);
+        return 0;
+    }
     if (argc == 3 && !strcmp(argv[1], "max-insns")) {
         errno = 0;
         unsigned long long n = strtoull(argv[2], &end, 0);
@@ -137,8 +143,34 @@ static int cmd_set(dx_target *t, char **argv, size_t argc, dx_buf *out)
             return 0;
         }
     }
-    dx_buf_printf(out, "usage: monitor set max-insns N   (0 = no limit)\n");
+    dx_buf_printf(out, "usage: monitor set max-insns N   (0 = no limit)\n"
+                       "       monitor set syscalls emulate|stop\n");
     return -1;
+}
+
+/* `monitor syscalls`: what is emulated; `on`/`off`: strace-like lines in
+ * the debugger's console as runs make system calls. */
+static int cmd_syscalls(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    if (argc == 2 && (!strcmp(argv[1], "on") || !strcmp(argv[1], "off"))) {
+        FILE *trace = !strcmp(argv[1], "on") ? dx_target_syscall_log(t) : NULL;
+        if (!strcmp(argv[1], "on") && !trace) {
+            dx_buf_printf(out, "cannot trace system calls: out of memory\n");
+            return -1;
+        }
+        dx_nt_options_of(t->nt)->trace = trace ? trace : t->config.trace_syscalls ? stderr : NULL;
+        dx_buf_printf(out, "System calls traced: %s\n", argv[1]);
+        return 0;
+    }
+    if (argc != 1) {
+        dx_buf_printf(out, "usage: monitor syscalls [on|off]\n");
+        return -1;
+    }
+    dx_buf_printf(out, "System calls: %s. Emulated services:\n",
+                  dx_nt_options_of(t->nt)->policy == DX_SYSCALLS_STOP ? "stop" : "emulate");
+    for (size_t i = 0; i < dx_nt_service_count(); i++)
+        dx_buf_printf(out, "  %s\n", dx_nt_service_name(i));
+    return 0;
 }
 
 static int cmd_reset(dx_target *t, char **argv, size_t argc, dx_buf *out)
@@ -173,7 +205,8 @@ static const struct {
     {"info", "mappings  the same as regions", cmd_info},
     {"exception", "the dump's exception", cmd_exception},
     {"trace", "on|off [FILE]  trace executed instructions (to the server's stderr or FILE)", cmd_trace},
-    {"set", "max-insns N  instruction limit for monitor call (0 = none)", cmd_set},
+    {"set", "max-insns N | syscalls emulate|stop  instruction limit (0 = none); system call policy", cmd_set},
+    {"syscalls", "[on|off]  emulated services; trace system calls to this console", cmd_syscalls},
     {"reset", "drop this session's changes: memory and registers as in the dump", cmd_reset},
 };
 

@@ -416,6 +416,8 @@ static conn *conn_new(server *srv)
         .symbols_dir = srv->opt.symbols_dir,
         .libraries_with_symbols_only = srv->opt.libraries_with_symbols_only,
         .unix_names = !srv->opt.rsp.osabi_windows,
+        .syscalls = srv->opt.syscalls,
+        .trace_syscalls = srv->opt.trace_syscalls,
     };
     if (target_open(srv, &c->target, &config, err, sizeof err) != 0 ||
         !(c->rsp = rsp_session_new(&dx_target_ops, &c->target, &srv->opt.rsp)))

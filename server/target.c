@@ -101,6 +101,19 @@ static void set_last_from_dump(dx_target *t)
     }
 }
 
+static void on_console(void *user, int fd, const char *text, size_t len)
+{
+    (void)fd;
+    dx_target *t = user;
+    dx_buf_append(&t->job.console, text, len);
+}
+
+static dx_nt_options nt_options(dx_target *t)
+{
+    return (dx_nt_options){.policy = t->config.syscalls, .trace = t->config.trace_syscalls ? stderr : NULL,
+                           .console = on_console, .user = t};
+}
+
 int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, const dx_target_config *c, char *err,
                    size_t errlen)
 {
@@ -108,7 +121,8 @@ int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, con
     t->dump = d;
     if (c)
         t->config = *c;
-    if (dx_exec_new(d, o, &t->exec, err, errlen) != 0)
+    dx_nt_options nto = nt_options(t);
+    if (dx_exec_new(d, o, &t->exec, err, errlen) != 0 || dx_nt_new(t->exec, &nto, &t->nt, err, errlen) != 0)
         return -1;
     set_last_from_dump(t);
     return 0;
@@ -117,11 +131,33 @@ int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, con
 void dx_target_free(dx_target *t)
 {
     dx_symbols_close_all(t);
+    dx_nt_free(t->nt);
     dx_exec_free(t->exec);
+    dx_buf_free(&t->job.console);
     dx_args_free(t->job.call_args, t->job.call_nargs);
     dx_call_result_free(&t->job.call_result);
     if (t->trace_file && t->trace_file != stderr)
         fclose(t->trace_file);
+    if (t->syscall_log)
+        fclose(t->syscall_log);
+    free(t->syscall_text);
+}
+
+FILE *dx_target_syscall_log(dx_target *t)
+{
+    if (!t->syscall_log)
+        t->syscall_log = open_memstream(&t->syscall_text, &t->syscall_len);
+    return t->syscall_log;
+}
+
+/* The run's system call lines join its console output. */
+static void take_syscall_log(dx_target *t)
+{
+    if (!t->syscall_log || fflush(t->syscall_log) != 0 || !t->syscall_len)
+        return;
+    dx_buf_append(&t->job.console, t->syscall_text, t->syscall_len);
+    rewind(t->syscall_log);
+    t->syscall_len = 0;
 }
 
 int dx_target_reset(dx_target *t, const dx_exec_options *o)
@@ -130,11 +166,18 @@ int dx_target_reset(dx_target *t, const dx_exec_options *o)
     dx_exec *e = t->exec;
     dx_exec_trace(e, NULL);
     t->exec = NULL;
+    t->nt = NULL;
     dx_target_free(t);
     memset(t, 0, sizeof *t);
     t->dump = was.dump;
     t->config = was.config;
     t->exec = e;
+    t->nt = was.nt;
+    dx_nt_options nto = nt_options(t);
+    if (t->nt) /* the fuzzer's target keeps its own; an idle engine of the server comes without */
+        *dx_nt_options_of(t->nt) = nto;
+    else if (dx_nt_new(e, &nto, &t->nt, NULL, 0) != 0)
+        return -1;
     dx_exec_break_clear(e);
     dx_exec_interrupt_clear(e);
     *dx_exec_options_of(e) = *o;
@@ -150,6 +193,7 @@ int dx_target_back_to_dump(dx_target *t, char *err, size_t errlen)
 {
     if (dx_exec_reset(t->exec, err, errlen) != 0)
         return -1;
+    dx_nt_reset(t->nt);
     t->has_record = false;
     set_last_from_dump(t);
     return 0;
@@ -407,10 +451,15 @@ void dx_target_finish_job(dx_target *t, rsp_session *s, dx_buf *out)
 {
     dx_job_kind job = t->job.kind;
     t->job.kind = DX_JOB_NONE;
+    take_syscall_log(t);
     if (job == DX_JOB_CALL) {
         /* Release this call first: reporting it replays packets deferred
          * during the run, and one of them may be the next monitor call. */
         dx_buf text = {0};
+        dx_buf_append(&text, t->job.console.data, t->job.console.len);
+        if (t->job.console.len && t->job.console.data[t->job.console.len - 1] != '\n')
+            dx_buf_printf(&text, "\n");
+        dx_buf_reset(&t->job.console);
         dx_call_result_describe(t->exec, &t->job.call_result, &text);
         dx_call_result_free(&t->job.call_result);
         dx_args_free(t->job.call_args, t->job.call_nargs);
@@ -419,6 +468,10 @@ void dx_target_finish_job(dx_target *t, rsp_session *s, dx_buf *out)
         rsp_session_monitor_done(s, dx_buf_str(&text), true, out);
         dx_buf_free(&text);
     } else if (job != DX_JOB_NONE) {
+        if (t->job.console.len) {
+            rsp_session_console(s, dx_buf_str(&t->job.console), out);
+            dx_buf_reset(&t->job.console);
+        }
         dx_stop_to_rsp(t, &t->job.stop, &t->last);
         t->has_record = record_from_stop(&t->job.stop, &t->record);
         rsp_session_stopped(s, &t->last, out);

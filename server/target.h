@@ -6,6 +6,7 @@
 #define DX_TARGET_H
 
 #include "exec.h"
+#include "nt.h"
 #include "session.h"
 
 typedef enum dx_job_kind { DX_JOB_NONE, DX_JOB_STEP, DX_JOB_CONTINUE, DX_JOB_CALL } dx_job_kind;
@@ -18,6 +19,8 @@ typedef struct dx_target_config {
     bool libraries_with_symbols_only; /* --libraries symbols */
     bool unix_names; /* name modules to gdb as /C:/dir/file.dll: a gdb without
                         the Windows OS ABI takes C:\dir\file.dll as relative */
+    dx_syscall_policy syscalls;
+    bool trace_syscalls; /* to stderr */
 } dx_target_config;
 
 /* The run protocol/ asked for, and its outcome: the worker's mailbox. The
@@ -32,12 +35,14 @@ typedef struct dx_job {
     size_t call_nargs;
     dx_call_result call_result;
     dx_stop stop; /* the outcome of a step or continue */
+    dx_buf console; /* what the guest wrote to its console during the run */
 } dx_job;
 
 typedef struct dx_target {
     const dx_dump *dump;
     dx_target_config config;
     dx_exec *exec; /* the worker's while a job is posted, except dx_exec_interrupt */
+    dx_nt *nt;     /* the Windows over exec: with it, the worker's during a job */
 
     /* The protocol thread's own state. */
     int files[DX_MAX_FILES]; /* vFile descriptors + 1; 0 = free */
@@ -46,6 +51,9 @@ typedef struct dx_target {
     dx_exception record; /* the Windows exception behind the last stop, for $_siginfo */
     bool has_record;
     FILE *trace_file;
+    FILE *syscall_log; /* `monitor syscalls on`: lines for the client's console */
+    char *syscall_text;
+    size_t syscall_len;
     bool interrupt_wanted; /* a 0x03 arrived during the run under way */
 
     dx_job job;
@@ -80,6 +88,10 @@ int dx_symbols_load_address(void *t, const char *path, uint64_t *base);
 void dx_symbols_close_all(dx_target *t);
 bool dx_symbols_host_path(const dx_target *t, const char *path, char *out, size_t outlen);
 void dx_symbols_module_name(const dx_target *t, const dx_module *m, dx_buf *out);
+
+/* The stream `monitor syscalls on` traces into, made on first use; its
+ * lines go to the client with the run's console output. */
+FILE *dx_target_syscall_log(dx_target *t);
 
 /* monitor.c */
 int dx_monitor(dx_target *t, const char *line, dx_buf *out);

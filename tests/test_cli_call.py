@@ -222,7 +222,7 @@ rc, out, err = run(DUMP, "testprog!call_syscall")
 check(rc == 0 and f"Return value: {native_peb:#x}" in out, "call_syscall: NtQueryInformationProcess emulated",
       rc, out, err)
 rc, out, err = run("--syscalls", "stop", DUMP, "testprog!call_syscall")
-check(rc == 3 and f"system call NtQueryInformationProcess ({sysno:#x}) reached (--syscalls stop)" in err,
+check(rc == 3 and f"system call NtQueryInformationProcess ({sysno:#x}) reached (system calls are set to stop)" in err,
       "--syscalls stop names the service", rc, err)
 rc, out, err = run("--trace-syscalls", DUMP, "kernel32!VirtualAlloc", "0", "0x20000", "0x3000", "4")
 addr = int(out.split()[2], 16) if rc == 0 else 0

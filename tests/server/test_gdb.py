@@ -271,6 +271,31 @@ def monitor_call(cfg):
 
 
 @test
+def monitor_call_across_system_calls(cfg):
+    m = cfg.manifest("full")
+    native_peb = int(m.data["functions"]["call_syscall"]["cases"][0]["result"]["dec"])
+    with Server(cfg, cfg.dump("full")) as srv:
+        t = gdb_batch(srv.port, ["monitor call testprog!call_syscall", "monitor syscalls on",
+                                 "monitor call kernel32!VirtualAlloc 0 0x10000 0x3000 4", "monitor syscalls off",
+                                 "monitor set syscalls stop", "monitor call testprog!call_syscall",
+                                 "monitor set syscalls emulate", "monitor syscalls"])
+        check("Return value: %#x" % native_peb in t.section(0), "NtQueryInformationProcess gives the native PEB",
+              t.section(0))
+        alloc = re.search(r"Return value: (0x[0-9a-f]+)", t.section(2))
+        check(alloc and int(alloc.group(1), 16) and "NtAllocateVirtualMemory(" in t.section(2)
+              and "STATUS_SUCCESS" in t.section(2), "VirtualAlloc through gdb, its system call traced", t.section(2))
+        check("system call NtQueryInformationProcess" in t.section(5) and "set to stop" in t.section(5),
+              "monitor set syscalls stop", t.section(5))
+        check("NtAllocateVirtualMemory" in t.section(7) and "emulate" in t.section(7), "monitor syscalls lists",
+              t.section(7))
+        # The allocation stays for the session: gdb reads and writes it.
+        a = int(alloc.group(1), 16)
+        t = gdb_batch(srv.port, ["monitor call kernel32!VirtualAlloc 0 0x10000 0x3000 4",
+                                 "set {long long}0x%x = 0x1122334455667788" % a, "x/gx 0x%x" % a])
+        check("0x1122334455667788" in t.section(2), "gdb writes and reads guest-allocated memory", t)
+
+
+@test
 def monitor_listings(cfg):
     m = cfg.manifest("full")
     with Server(cfg, cfg.dump("full")) as srv:

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Raw GDB Remote Serial Protocol edge cases against `dump_exec --listen`."""
 import os
+import re
 import random
 import sys
 import time
@@ -213,6 +214,38 @@ def late_interrupt_does_not_stop_the_next_run(cfg):
     check(not stale, "%d of %d steps right after a continue+0x03 were not executed but stopped with %s at once "
           "(stale interrupt; first stops: %s); e.g. %s" % (len(stale), sum(kinds.values()), stale[0][2][:3] if stale
                                                            else "", kinds, stale[:3]))
+
+
+@test
+def guest_console_output_reaches_the_client_before_the_stop(cfg):
+    """A continue through kernel32!WriteFile on the guest's stdout: the text
+    arrives as O packets, then the stop (the hand-set return address 0
+    faults once WriteFile returned)."""
+    def value(text):
+        return int(re.search(r"Return value: (0x[0-9a-f]+)", text).group(1), 16)
+
+    with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
+        c.handshake()
+        handle = value(c.monitor("call kernel32!GetStdHandle -11")[0])
+        write_file = value(c.monitor("call testprog!add2 kernel32!WriteFile 0")[0])  # add2(a, 0) = a
+        rsp = (c.regs()["rsp"] - 0x400) & ~0xF
+        message = b"hello through a continue\n"
+        check(c.rq("M%x,%x:%s" % (rsp + 0x100, len(message), message.hex())) == "OK", "the message")
+        check(c.rq("M%x,8:%s" % (rsp, le_hex(0))) == "OK", "return address 0")
+        check(c.rq("M%x,8:%s" % (rsp + 0x28, le_hex(0))) == "OK", "no OVERLAPPED")
+        for name, v in (("rip", write_file), ("rcx", handle), ("rdx", rsp + 0x100), ("r8", len(message)),
+                        ("r9", rsp + 0x200), ("rsp", rsp)):
+            c.set_reg(name, v)
+        c.send("vCont;c")
+        out = b""
+        while True:
+            p = c.read_packet(10)
+            if not (p.startswith(b"O") and p != b"OK"):
+                break
+            out += bytes.fromhex(p[1:].decode())
+        check(out == message, "the guest's console before the stop: %r" % out)
+        check(p.startswith((b"T0b", b"S0b")), "then the fault at the return address: %r" % p)
+        check(c.read_mem(rsp + 0x200, 4) == len(message).to_bytes(4, "little"), "bytes written")
 
 
 @test
