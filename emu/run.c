@@ -411,14 +411,44 @@ void dx_exec_interrupt(dx_exec *e)
 
 void dx_exec_interrupt_clear(dx_exec *e) { atomic_store(&e->interrupt, false); }
 
-/* Wine's stubs reach the kernel through `call [0x7ffe1000]`; a read fault
- * there is a system call, and EAX holds its number. */
+/* The `call [0x7ffe1000]` at or after pc, or 0. A fast run names the start
+ * of a chained block, which in Wine's stubs is a jump or two before it. */
+static uint64_t wine_syscall_site(dx_exec *e, uint64_t pc)
+{
+    static const uint8_t call[7] = {0xff, 0x14, 0x25, 0x00, 0x10, 0xfe, 0x7f};
+    for (int i = 0; i < 16; i++) {
+        uint8_t b[7];
+        int32_t rel;
+        if (dx_exec_read(e, pc, b, sizeof b) != sizeof b)
+            return 0;
+        if (!memcmp(b, call, sizeof call))
+            return pc;
+        if (b[0] == 0xeb) {
+            pc += 2 + (uint64_t)(int64_t)(int8_t)b[1];
+        } else if (b[0] == 0xe9) {
+            memcpy(&rel, b + 1, 4);
+            pc += 5 + (uint64_t)(int64_t)rel;
+        } else {
+            int len = dx_exec_insn_length(e, pc);
+            if (len <= 0)
+                return 0;
+            pc += (uint64_t)len;
+        }
+    }
+    return 0;
+}
+
+/* Wine's stubs reach the kernel through `call [0x7ffe1000]`; that read
+ * fault is a system call, and EAX holds its number. */
 static void name_syscall(dx_exec *e, dx_stop *s)
 {
-    if (s->kind == DX_STOP_ACCESS && s->access == DX_ACCESS_READ && s->addr == WINE_SYSCALL_POINTER) {
-        s->kind = DX_STOP_SYSCALL;
-        s->syscall_nr = (uint32_t)e->regs[e->cur].gpr[DX_REG_RAX];
-    }
+    uint64_t site;
+    if (s->kind != DX_STOP_ACCESS || s->access != DX_ACCESS_READ || s->addr != WINE_SYSCALL_POINTER ||
+        !(site = wine_syscall_site(e, s->pc)))
+        return;
+    s->kind = DX_STOP_SYSCALL;
+    s->pc = e->regs[e->cur].rip = site;
+    s->syscall_nr = (uint32_t)e->regs[e->cur].gpr[DX_REG_RAX];
 }
 
 /* After a run that ended with uc_emu_start's own error and no hook's word. */

@@ -18,7 +18,12 @@
 #define MEM_TOP_DOWN 0x100000u
 #define PAGE_NOACCESS 0x01u
 #define CURRENT_PROCESS 0xffffffffffffffffull
-#define FIRST_ALLOCATION 0x10000000ull
+/* Where the guest's allocations go: far above what processes reserve
+ * bottom-up (heaps, stacks), which a dump without a MemoryInfoList does not
+ * show, and below the images of 0x7ff0'00000000. ZeroBits asks for low
+ * addresses: then from 256 MiB, below 4 GiB. */
+#define FIRST_ALLOCATION 0x200000000000ull
+#define FIRST_LOW_ALLOCATION 0x10000000ull
 #define LAST_ADDRESS 0x7ffeffff0000ull
 
 /* PAGE_* to DX_PROT_*; false for a value Windows refuses. */
@@ -87,10 +92,11 @@ static bool range_free(dx_nt *nt, uint64_t addr, uint64_t size)
     return true;
 }
 
-static uint64_t find_free(dx_nt *nt, uint64_t size)
+static uint64_t find_free(dx_nt *nt, uint64_t size, bool low)
 {
-    for (uint64_t at = nt->alloc_hint ? nt->alloc_hint : FIRST_ALLOCATION; at + size <= LAST_ADDRESS;
-         at += NT_GRANULARITY)
+    uint64_t from = low ? FIRST_LOW_ALLOCATION : nt->alloc_hint ? nt->alloc_hint : FIRST_ALLOCATION;
+    uint64_t to = low ? 1ull << 32 : LAST_ADDRESS;
+    for (uint64_t at = from; at + size <= to; at += NT_GRANULARITY)
         if (range_free(nt, at, size))
             return at;
     return 0;
@@ -150,15 +156,15 @@ static uint64_t page_up(uint64_t v) { return (v + NT_PAGE - 1) & ~(NT_PAGE - 1);
 
 /* A new reservation at base (rounded down to the allocation granularity),
  * or wherever there is room if base is 0. */
-static uint32_t reserve(dx_nt *nt, uint64_t base, uint64_t size, uint32_t protect, nt_alloc **out)
+static uint32_t reserve(dx_nt *nt, uint64_t base, uint64_t size, bool low, uint32_t protect, nt_alloc **out)
 {
     uint64_t start = base & ~(NT_GRANULARITY - 1);
     uint64_t len = base ? page_up(base + size) - start : page_up(size);
-    if (base ? !range_free(nt, start, len) : !(start = find_free(nt, len)))
+    if (base ? !range_free(nt, start, len) : !(start = find_free(nt, len, low)))
         return base ? STATUS_CONFLICTING_ADDRESSES : STATUS_NO_MEMORY;
     if (!(*out = alloc_new(nt, start, len, protect)))
         return STATUS_NO_MEMORY;
-    if (!base)
+    if (!base && !low)
         nt->alloc_hint = start + ((len + NT_GRANULARITY - 1) & ~(NT_GRANULARITY - 1));
     return STATUS_SUCCESS;
 }
@@ -181,8 +187,13 @@ static uint32_t commit_reserved(dx_nt *nt, uint64_t start, uint64_t end, uint32_
     return STATUS_SUCCESS;
 }
 
+/* Whether the dump's process had reserved [start, end). A dump without a
+ * MemoryInfoList cannot say: the guest's own heap committing into its
+ * segment is believed (the pages must be free here, though). */
 static bool dump_reserved(dx_nt *nt, uint64_t start, uint64_t end)
 {
+    if (!dx_dump_region_count(nt->dump))
+        return true;
     const dx_region *r = dx_dump_region_at(nt->dump, start);
     return r && r->state != DX_MEM_FREE && end <= r->base + r->size;
 }
@@ -198,6 +209,7 @@ static uint32_t allocate(nt_call *c)
     if (!nt_read_u64(c, a[1], &base) || !nt_read_u64(c, a[3], &size) || !dx_exec_writable(nt->exec, a[1], 8) ||
         !dx_exec_writable(nt->exec, a[3], 8))
         return STATUS_ACCESS_VIOLATION;
+    nt_trace(c, "[0x%llx] 0x%llx", (unsigned long long)base, (unsigned long long)size);
     if (!prot_from_windows(protect, &dxprot))
         return STATUS_INVALID_PAGE_PROTECTION;
     if (!(type & (MEM_COMMIT | MEM_RESERVE | MEM_RESET)) || !size || size > LAST_ADDRESS || base > LAST_ADDRESS)
@@ -209,7 +221,7 @@ static uint32_t allocate(nt_call *c)
     if ((type & MEM_RESERVE) || !base) {
         if (al)
             return STATUS_CONFLICTING_ADDRESSES;
-        if ((st = reserve(nt, base, size, protect, &al)) != STATUS_SUCCESS)
+        if ((st = reserve(nt, base, size, a[2] != 0, protect, &al)) != STATUS_SUCCESS)
             return st;
         start = al->base;
         end = base ? end : start + page_up(size);
@@ -226,7 +238,32 @@ static uint32_t allocate(nt_call *c)
     }
     if (!nt_write_u64(c, a[1], start) || !nt_write_u64(c, a[3], end - start))
         return STATUS_ACCESS_VIOLATION;
-    nt_trace(c, "-> [0x%llx, +0x%llx]", (unsigned long long)start, (unsigned long long)(end - start));
+    nt_trace(c, " -> [0x%llx] 0x%llx", (unsigned long long)start, (unsigned long long)(end - start));
+    return STATUS_SUCCESS;
+}
+
+static void zero_pages(dx_nt *nt, uint64_t start, uint64_t end)
+{
+    static const uint8_t zeros[NT_PAGE];
+    char err[DX_ERRLEN];
+    for (uint64_t p = start; p < end; p += NT_PAGE)
+        dx_exec_write(nt->exec, p, zeros, NT_PAGE, err, sizeof err);
+}
+
+/* Decommit pages of the dump's process's own reservations (a heap
+ * shrinking): what is mapped reads as zeros and faults from now on. */
+static uint32_t decommit_reserved(nt_call *c, uint64_t base, uint64_t size)
+{
+    dx_nt *nt = c->nt;
+    uint64_t start = base & ~(NT_PAGE - 1), end = page_up(base + size);
+    for (uint64_t p = start; p < end; p += NT_PAGE) {
+        if (!dx_exec_prot(nt->exec, p) && !dx_dump_range_at(nt->dump, p))
+            continue;
+        zero_pages(nt, p, p + NT_PAGE);
+        dx_exec_protect(nt->exec, p, NT_PAGE, 0);
+    }
+    if (!nt_write_u64(c, c->args[1], start) || !nt_write_u64(c, c->args[2], end - start))
+        return STATUS_ACCESS_VIOLATION;
     return STATUS_SUCCESS;
 }
 
@@ -241,6 +278,8 @@ static uint32_t free_memory(nt_call *c)
     if (!nt_read_u64(c, a[1], &base) || !nt_read_u64(c, a[2], &size))
         return STATUS_ACCESS_VIOLATION;
     nt_alloc *al = alloc_at(nt, base);
+    if (!al && type == MEM_DECOMMIT && size && dump_reserved(nt, base, base + size))
+        return decommit_reserved(c, base, size);
     if (!al)
         return STATUS_MEMORY_NOT_ALLOCATED;
     if (type == MEM_RELEASE) {
@@ -254,12 +293,9 @@ static uint32_t free_memory(nt_call *c)
         if (end > al->base + al->size)
             return STATUS_UNABLE_TO_FREE_VM;
         /* Decommitted pages read as zeros once committed again. */
-        for (uint64_t p = start; p < end; p += NT_PAGE) {
-            static const uint8_t zeros[NT_PAGE];
-            char err[DX_ERRLEN];
-            dx_exec_write(nt->exec, p, zeros, NT_PAGE, err, sizeof err);
+        zero_pages(nt, start, end);
+        for (uint64_t p = start; p < end; p += NT_PAGE)
             al->protect[(p - al->base) / NT_PAGE] = 0;
-        }
         dx_exec_protect(nt->exec, start, end - start, 0);
         base = start, size = end - start;
     } else {

@@ -22,3 +22,8 @@ dx_test(test_exec_faults test_exec_faults.c)
 target_link_libraries(test_exec_faults PRIVATE manifest)
 target_link_options(test_exec_faults PRIVATE
   -Wl,--wrap=uc_hook_add -Wl,--wrap=uc_mem_unmap -Wl,--wrap=uc_emu_start -Wl,--wrap=uc_ctl -Wl,--wrap=calloc)
+
+# Calls across the kernel boundary, through nt/.
+dx_test(test_nt_calls test_nt_calls.c)
+target_link_libraries(test_nt_calls PRIVATE manifest dx_nt)
+set_tests_properties(test_nt_calls PROPERTIES TIMEOUT 600)

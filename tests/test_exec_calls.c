@@ -127,13 +127,18 @@ static bool generic_case(const char *name, const mj *c)
     const mj *res = mj_get(c, "result");
     const char *type = mj_str(mj_get(res, "type"));
     const char *sys = mj_path(g_m, "syscall.function") ? mj_str(mj_path(g_m, "syscall.function")) : NULL;
-    return res && !mj_get(c, "expect_exception") && type && strncmp(type, "struct", 6) != 0 &&
+    /* Cases that cross the kernel boundary run with nt/ (test_nt_calls). */
+    return res && !mj_get(c, "expect_exception") && !mj_get(c, "needs_nt") && type && strncmp(type, "struct", 6) != 0 &&
            !(sys && !strcmp(sys, name));
 }
 
 /* Functions whose result depends on g_counter: each case starts from the
  * dump's state. */
-static bool stateful(const char *name) { return !strcmp(name, "counter_add") || !strcmp(name, "get_counter"); }
+/* proc_address too: Wine's loader caches what the first lookup found. */
+static bool stateful(const char *name)
+{
+    return !strcmp(name, "counter_add") || !strcmp(name, "get_counter") || !strcmp(name, "proc_address");
+}
 
 typedef struct run_stats {
     int checked, limited;

@@ -83,7 +83,9 @@ def oversized_packet_is_rejected_without_harm(cfg):
         sup = features(c.handshake(noack=False))
         check("PacketSize" in sup, "qSupported must advertise PacketSize: %r" % sup)
         size = int(sup["PacketSize"], 16)
-        big = "M14001a0a0,%x:" % (size) + "00" * size  # 2x the advertised size
+        m = cfg.manifest("full")
+        gc = m.glob("g_counter")
+        big = "M%x,%x:" % (gc, size) + "00" * size  # 2x the advertised size
         check(len(big) > size, "packet not oversized")
         c.send_raw(frame(big))
         b = c.read_byte(5)
@@ -93,13 +95,12 @@ def oversized_packet_is_rejected_without_harm(cfg):
         else:
             check(b == b"-", "oversized packet: expected '+E..' or '-', got %r" % b)
         # Nothing was written, and the next packet works.
-        m = cfg.manifest("full")
-        cur = bytes.fromhex(c.rq("m%x,8" % m.glob("g_counter")))
+        cur = bytes.fromhex(c.rq("m%x,8" % gc))
         check(int.from_bytes(cur, "little") == m.glob_value("g_counter"),
               "oversized M must not write: g_counter = %r" % cur.hex())
         check(c.rq("?").startswith("T"), "'?' after the oversized packet")
         # A packet of exactly PacketSize bytes is accepted.
-        pad = "m" + "0" * (size - len("m14001a0a0,8")) + "14001a0a0,8"
+        pad = "m" + "0" * (size - len("m%x,8" % gc)) + "%x,8" % gc
         check(len(pad) == size, "bad test packet size")
         r = c.rq(pad)
         check(r == le_hex(m.glob_value("g_counter")), "a packet of exactly PacketSize bytes: %r" % r[:80])
