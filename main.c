@@ -24,6 +24,8 @@ typedef struct options {
     const char *dump_path, *trace_file;
     bool trace, trace_syscalls;
     dx_syscall_policy syscalls;
+    const char *stubs[64], *stub_syscalls[64];
+    size_t nstubs, nstub_syscalls;
     bool has_thread;
     uint32_t thread;
     dx_exec_options exec;
@@ -59,6 +61,8 @@ static void usage(FILE *to)
           "  --syscalls MODE      emulate (default): serve the NT system calls DumpExec knows;\n"
           "                       stop: every system call stops the call\n"
           "  --trace-syscalls     print every system call to stderr, as strace does\n"
+          "  --stub FUNCTION=VALUE  the function returns VALUE at once (repeatable)\n"
+          "  --stub-syscall NtXxx=STATUS  the service returns STATUS (repeatable)\n"
           "  --max-insns N        stop a call after N instructions (default 100000; 0 = no limit)\n"
           "  --timeout SECONDS    stop a call after this long\n"
           "  --thread TID         run on this thread of the dump (decimal or 0x-hex)\n"
@@ -87,7 +91,7 @@ static int parse_options(int argc, char **argv, options *o)
 {
     enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC,
-           O_SYSCALLS, O_TRACE_SYSCALLS };
+           O_SYSCALLS, O_TRACE_SYSCALLS, O_STUB, O_STUB_SYSCALL };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"serve", no_argument, NULL, O_SERVE},
@@ -107,6 +111,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"variadic", no_argument, NULL, O_VARIADIC},
         {"syscalls", required_argument, NULL, O_SYSCALLS},
         {"trace-syscalls", no_argument, NULL, O_TRACE_SYSCALLS},
+        {"stub", required_argument, NULL, O_STUB},
+        {"stub-syscall", required_argument, NULL, O_STUB_SYSCALL},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -156,6 +162,16 @@ static int parse_options(int argc, char **argv, options *o)
             o->server.syscalls = o->syscalls;
             break;
         case O_TRACE_SYSCALLS: o->trace_syscalls = o->server.trace_syscalls = true; break;
+        case O_STUB:
+        case O_STUB_SYSCALL: {
+            bool fn = c == O_STUB;
+            size_t *n = fn ? &o->nstubs : &o->nstub_syscalls;
+            if (!strchr(optarg, '=') || *n == 64)
+                return bad_value(fn ? "--stub (FUNCTION=VALUE, at most 64)" : "--stub-syscall (NtXxx=STATUS, at most 64)",
+                                 optarg);
+            (fn ? o->stubs : o->stub_syscalls)[(*n)++] = optarg;
+            break;
+        }
         case O_MAX_INSNS:
             if (!parse_u64(optarg, &o->exec.max_insns))
                 return bad_value("--max-insns", optarg);
@@ -188,6 +204,8 @@ static int parse_options(int argc, char **argv, options *o)
         usage(stderr);
         return -1;
     }
+    o->server.stubs = o->stubs, o->server.nstubs = o->nstubs;
+    o->server.stub_syscalls = o->stub_syscalls, o->server.nstub_syscalls = o->nstub_syscalls;
     o->dump_path = argv[optind];
     o->call = argv + optind + 1;
     o->ncall = argc - optind - 1;
@@ -255,6 +273,17 @@ static void end_console(console_state *st)
             putchar('\n');
 }
 
+static int apply_stubs(dx_nt *nt, const options *o, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < o->nstubs; i++)
+        if (dx_nt_stub(nt, o->stubs[i], err, errlen) != 0)
+            return -1;
+    for (size_t i = 0; i < o->nstub_syscalls; i++)
+        if (dx_nt_stub_syscall(nt, o->stub_syscalls[i], err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
 static int call_function(const dx_dump *d, const options *o)
 {
     char err[DX_ERRLEN];
@@ -281,7 +310,7 @@ static int call_function(const dx_dump *d, const options *o)
     dx_nt_options nto = {.policy = o->syscalls, .trace = o->trace_syscalls ? stderr : NULL,
                          .console = print_console, .user = &console};
     dx_nt *nt = NULL;
-    if (dx_nt_new(e, &nto, &nt, err, sizeof err) != 0) {
+    if (dx_nt_new(e, &nto, &nt, err, sizeof err) != 0 || apply_stubs(nt, o, err, sizeof err) != 0) {
         fprintf(stderr, "dump_exec: %s\n", err);
         rc = EXIT_USAGE;
     } else if (o->has_thread && dx_exec_select_thread(e, o->thread) != 0) {

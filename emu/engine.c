@@ -82,6 +82,7 @@ void dx_exec_free(dx_exec *e)
     free(e->chunks);
     free(e->modsec);
     free(e->bps);
+    free(e->stubs);
     free(e->watches);
     free(e->armed);
     free(e);

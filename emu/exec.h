@@ -140,6 +140,14 @@ int dx_exec_map(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot, char *e
 int dx_exec_unmap(dx_exec *e, uint64_t addr, uint64_t size);
 int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot);
 
+/* Stubs: a function at addr returns value at once, as an x64 function
+ * returns (RAX = value, RIP = the return address popped from the stack),
+ * in every run mode and across resets. Stubbing a stubbed address changes
+ * its value. -1: no memory, or the emulator refused the hook. */
+int dx_exec_stub(dx_exec *e, uint64_t addr, uint64_t value);
+int dx_exec_unstub(dx_exec *e, uint64_t addr);
+void dx_exec_stub_clear(dx_exec *e);
+
 /* Breakpoints and watchpoints; adding an existing one is not an error. */
 #define DX_MAX_BREAKPOINTS 65536
 int dx_exec_break_add(dx_exec *e, uint64_t addr);

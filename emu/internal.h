@@ -26,6 +26,11 @@ typedef struct breakpoint {
     uc_hook hook; /* its own code hook; 0 in stepping runs (run.c, breakpoint_hooks) */
 } breakpoint;
 
+typedef struct stub {
+    uint64_t addr, value;
+    uc_hook hook;
+} stub;
+
 typedef struct watch {
     uint64_t addr, len;
     dx_watch_kind kind;
@@ -68,6 +73,8 @@ struct dx_exec {
     breakpoint *bps; /* sorted by address */
     size_t nbps, capbps;
     uc_hook sentinel_hook;
+    stub *stubs; /* functions that return a value at once */
+    size_t nstubs, capstubs;
     watch *watches;
     size_t nwatches, capwatches;
     armed_page *armed; /* pages whose permissions watches took, during a run */

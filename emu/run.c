@@ -245,6 +245,35 @@ static uc_hook add_code_hook(dx_exec *e, void *cb, uint64_t begin, uint64_t end)
     return uc_hook_add(e->uc, &h, UC_HOOK_CODE, cb, e, begin, end) == UC_ERR_OK ? h : 0;
 }
 
+static stub *stub_at(dx_exec *e, uint64_t addr)
+{
+    for (size_t i = 0; i < e->nstubs; i++)
+        if (e->stubs[i].addr == addr)
+            return &e->stubs[i];
+    return NULL;
+}
+
+/* A stubbed function: return its value to the caller at once. */
+static void on_stub(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+    (void)size;
+    dx_exec *e = user;
+    const stub *s = stub_at(e, addr);
+    uint64_t rsp, ret;
+    if (!s || e->stopped || uc_reg_read(uc, UC_X86_REG_RSP, &rsp) != UC_ERR_OK)
+        return;
+    if (uc_mem_read(uc, rsp, &ret, 8) != UC_ERR_OK) {
+        e->stop->addr = rsp;
+        e->stop->access = DX_ACCESS_READ;
+        stop_set(e, DX_STOP_ACCESS, addr);
+        return;
+    }
+    rsp += 8;
+    uc_reg_write(uc, UC_X86_REG_RAX, &s->value);
+    uc_reg_write(uc, UC_X86_REG_RSP, &rsp);
+    uc_reg_write(uc, UC_X86_REG_RIP, &ret);
+}
+
 /* The hooks every engine has. A refused one is an engine that cannot
  * page memory in or see a fault: it is not used at all. */
 int engine_hooks(dx_exec *e, char *err, size_t errlen)
@@ -267,7 +296,52 @@ int engine_hooks(dx_exec *e, char *err, size_t errlen)
     }
     for (size_t i = 0; i < e->nbps; i++)
         e->bps[i].hook = 0; /* set_mode adds them for the first run */
+    for (size_t i = 0; i < e->nstubs; i++) {
+        if (!(e->stubs[i].hook = add_code_hook(e, on_stub, e->stubs[i].addr, e->stubs[i].addr))) {
+            snprintf(err, errlen, "cannot hook the stub at 0x%llx", (unsigned long long)e->stubs[i].addr);
+            return -1;
+        }
+    }
     e->sentinel_hook = 0;
+    return 0;
+}
+
+int dx_exec_stub(dx_exec *e, uint64_t addr, uint64_t value)
+{
+    stub *s = stub_at(e, addr);
+    if (s) {
+        s->value = value;
+        return 0;
+    }
+    stub *grown = grow(e->stubs, e->nstubs, &e->capstubs, sizeof *grown);
+    if (!grown)
+        return -1;
+    e->stubs = grown;
+    uc_hook hook = 0;
+    if (e->uc && !(hook = add_code_hook(e, on_stub, addr, addr)))
+        return -1;
+    e->stubs[e->nstubs++] = (stub){addr, value, hook};
+    if (e->uc)
+        uc_ctl_remove_cache(e->uc, addr, addr + 1);
+    return 0;
+}
+
+void dx_exec_stub_clear(dx_exec *e)
+{
+    while (e->nstubs)
+        dx_exec_unstub(e, e->stubs[0].addr);
+}
+
+int dx_exec_unstub(dx_exec *e, uint64_t addr)
+{
+    stub *s = stub_at(e, addr);
+    if (!s)
+        return -1;
+    if (e->uc && s->hook) {
+        uc_hook_del(e->uc, s->hook);
+        uc_ctl_remove_cache(e->uc, addr, addr + 1);
+    }
+    *s = e->stubs[--e->nstubs];
     return 0;
 }
 

@@ -45,6 +45,9 @@ struct dx_nt {
     /* Service number -> index in the service table + 1; 0 = not ours. */
     uint16_t *by_number;
     uint32_t nnumbers;
+    /* --stub-syscall: a fixed status per service number. */
+    uint32_t *stub_status;
+    bool *stubbed;
     nt_alloc *allocs; /* sorted by base */
     size_t nallocs, capallocs;
     uint64_t alloc_hint; /* where the next bottom-up search starts */

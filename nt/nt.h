@@ -33,6 +33,14 @@ dx_nt_options *dx_nt_options_of(dx_nt *nt); /* live */
  * back at the dump's time. */
 void dx_nt_reset(dx_nt *nt);
 
+/* Stubs, one syntax for the command line and the monitor:
+ * "FUNCTION=VALUE" (any syntax calls accept: kernel32!GetTickCount=1234)
+ * makes the function return VALUE at once; "NtXxx=STATUS" for a service
+ * makes every call of it return STATUS. unstub takes either name back. */
+int dx_nt_stub(dx_nt *nt, const char *spec, char *err, size_t errlen);
+int dx_nt_stub_syscall(dx_nt *nt, const char *spec, char *err, size_t errlen);
+int dx_nt_unstub(dx_nt *nt, const char *name, char *err, size_t errlen);
+
 /* Services emulated, for the README and `monitor syscalls`. */
 size_t dx_nt_service_count(void);
 const char *dx_nt_service_name(size_t i);

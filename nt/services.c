@@ -6,6 +6,7 @@
 
 #include "pe.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -70,7 +71,9 @@ static int build_table(dx_nt *nt)
 {
     nt->nnumbers = MAX_NUMBER;
     nt->by_number = calloc(MAX_NUMBER, sizeof *nt->by_number);
-    if (!nt->by_number)
+    nt->stub_status = calloc(MAX_NUMBER, sizeof *nt->stub_status);
+    nt->stubbed = calloc(MAX_NUMBER, sizeof *nt->stubbed);
+    if (!nt->by_number || !nt->stub_status || !nt->stubbed)
         return -1;
     for (size_t i = 0, n = dx_nt_service_count(); i < n; i++) {
         uint32_t number;
@@ -175,6 +178,12 @@ static void name_unknown(dx_nt *nt, const dx_syscall *call, char *detail, size_t
 static dx_syscall_verdict on_syscall(void *user, dx_exec *e, const dx_syscall *call, char *detail, size_t detaillen)
 {
     dx_nt *nt = user;
+    if (call->number < nt->nnumbers && nt->stubbed[call->number]) {
+        dx_exec_regs(e, dx_exec_current_thread(e))->gpr[DX_REG_RAX] = nt->stub_status[call->number];
+        if (nt->opt.trace)
+            fprintf(nt->opt.trace, "service 0x%x = 0x%08x (stubbed)\n", call->number, nt->stub_status[call->number]);
+        return DX_SYSCALL_RESUME;
+    }
     if (nt->opt.policy == DX_SYSCALLS_STOP) {
         name_unknown(nt, call, detail, detaillen, "reached (system calls are set to stop)");
         return DX_SYSCALL_STOP;
@@ -232,6 +241,8 @@ void dx_nt_free(dx_nt *nt)
         dx_exec_on_syscall(nt->exec, NULL, NULL);
     nt_allocs_free(nt);
     free(nt->by_number);
+    free(nt->stub_status);
+    free(nt->stubbed);
     dx_buf_free(&nt->line);
     free(nt);
 }
@@ -243,4 +254,71 @@ void dx_nt_reset(dx_nt *nt)
     nt_allocs_free(nt);
     nt_clock_init(nt);
     nt->services = 0;
+}
+
+/* "NAME=VALUE" into its two halves; VALUE a number, negative allowed. */
+static int split_spec(const char *spec, char *name, size_t namelen, uint64_t *value, char *err, size_t errlen)
+{
+    const char *eq = strrchr(spec, '=');
+    char *end;
+    if (!eq || eq == spec || (size_t)(eq - spec) >= namelen || !eq[1]) {
+        snprintf(err, errlen, "'%s': expected NAME=VALUE", spec);
+        return -1;
+    }
+    memcpy(name, spec, (size_t)(eq - spec));
+    name[eq - spec] = 0;
+    errno = 0;
+    *value = eq[1] == '-' ? (uint64_t)strtoll(eq + 1, &end, 0) : strtoull(eq + 1, &end, 0);
+    if (*end || errno) {
+        snprintf(err, errlen, "'%s': VALUE must be a number", spec);
+        return -1;
+    }
+    return 0;
+}
+
+int dx_nt_stub(dx_nt *nt, const char *spec, char *err, size_t errlen)
+{
+    char name[256];
+    uint64_t value, addr;
+    if (split_spec(spec, name, sizeof name, &value, err, errlen) != 0 ||
+        dx_dump_resolve(nt->dump, name, &addr, err, errlen) != 0)
+        return -1;
+    if (dx_exec_stub(nt->exec, addr, value) != 0) {
+        snprintf(err, errlen, "cannot stub %s", name);
+        return -1;
+    }
+    return 0;
+}
+
+int dx_nt_stub_syscall(dx_nt *nt, const char *spec, char *err, size_t errlen)
+{
+    char name[256];
+    uint64_t status;
+    uint32_t number;
+    if (split_spec(spec, name, sizeof name, &status, err, errlen) != 0)
+        return -1;
+    if (!stub_number(nt->dump, name, &number)) {
+        snprintf(err, errlen, "%s: no such system call stub in the dump's ntdll", name);
+        return -1;
+    }
+    nt->stubbed[number] = true;
+    nt->stub_status[number] = (uint32_t)status;
+    return 0;
+}
+
+int dx_nt_unstub(dx_nt *nt, const char *name, char *err, size_t errlen)
+{
+    uint32_t number;
+    uint64_t addr;
+    if (stub_number(nt->dump, name, &number) && nt->stubbed[number]) {
+        nt->stubbed[number] = false;
+        return 0;
+    }
+    if (dx_dump_resolve(nt->dump, name, &addr, err, errlen) != 0)
+        return -1;
+    if (dx_exec_unstub(nt->exec, addr) != 0) {
+        snprintf(err, errlen, "%s is not stubbed", name);
+        return -1;
+    }
+    return 0;
 }

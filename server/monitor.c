@@ -173,6 +173,39 @@ static int cmd_syscalls(dx_target *t, char **argv, size_t argc, dx_buf *out)
     return 0;
 }
 
+/* `monitor stub FUNCTION VALUE`, or a service: `monitor stub NtXxx STATUS`. */
+static int cmd_stub(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    char spec[1200], err[DX_ERRLEN];
+    if (argc != 3 || strlen(argv[1]) > 590 || strlen(argv[2]) > 590) {
+        dx_buf_printf(out, "usage: monitor stub FUNCTION VALUE   (or a service: monitor stub NtXxx STATUS)\n");
+        return -1;
+    }
+    snprintf(spec, sizeof spec, "%s=%s", argv[1], argv[2]);
+    bool service = !strchr(argv[1], '!') && !strchr(argv[1], '+') && (!strncmp(argv[1], "Nt", 2) || !strncmp(argv[1], "Zw", 2));
+    if ((service ? dx_nt_stub_syscall : dx_nt_stub)(t->nt, spec, err, sizeof err) != 0) {
+        dx_buf_printf(out, "%s\n", err);
+        return -1;
+    }
+    dx_buf_printf(out, "%s now returns %s\n", argv[1], argv[2]);
+    return 0;
+}
+
+static int cmd_unstub(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    char err[DX_ERRLEN];
+    if (argc != 2) {
+        dx_buf_printf(out, "usage: monitor unstub FUNCTION\n");
+        return -1;
+    }
+    if (dx_nt_unstub(t->nt, argv[1], err, sizeof err) != 0) {
+        dx_buf_printf(out, "%s\n", err);
+        return -1;
+    }
+    dx_buf_printf(out, "%s runs again\n", argv[1]);
+    return 0;
+}
+
 static int cmd_reset(dx_target *t, char **argv, size_t argc, dx_buf *out)
 {
     (void)argv, (void)argc;
@@ -207,6 +240,8 @@ static const struct {
     {"trace", "on|off [FILE]  trace executed instructions (to the server's stderr or FILE)", cmd_trace},
     {"set", "max-insns N | syscalls emulate|stop  instruction limit (0 = none); system call policy", cmd_set},
     {"syscalls", "[on|off]  emulated services; trace system calls to this console", cmd_syscalls},
+    {"stub", "FUNCTION VALUE  the function (or NtXxx service) returns VALUE at once", cmd_stub},
+    {"unstub", "FUNCTION  run it again", cmd_unstub},
     {"reset", "drop this session's changes: memory and registers as in the dump", cmd_reset},
 };
 

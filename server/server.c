@@ -418,6 +418,10 @@ static conn *conn_new(server *srv)
         .unix_names = !srv->opt.rsp.osabi_windows,
         .syscalls = srv->opt.syscalls,
         .trace_syscalls = srv->opt.trace_syscalls,
+        .stubs = srv->opt.stubs,
+        .nstubs = srv->opt.nstubs,
+        .stub_syscalls = srv->opt.stub_syscalls,
+        .nstub_syscalls = srv->opt.nstub_syscalls,
     };
     if (target_open(srv, &c->target, &config, err, sizeof err) != 0 ||
         !(c->rsp = rsp_session_new(&dx_target_ops, &c->target, &srv->opt.rsp)))

@@ -19,6 +19,10 @@ typedef struct dx_server_options {
     unsigned max_sessions;            /* connections served at once; 0 = DX_DEFAULT_MAX_SESSIONS */
     dx_syscall_policy syscalls;       /* what a session does at a system call */
     bool trace_syscalls;              /* every session's system calls to stderr */
+    const char *const *stubs;         /* --stub FUNCTION=VALUE, for every session */
+    size_t nstubs;
+    const char *const *stub_syscalls; /* --stub-syscall NtXxx=STATUS */
+    size_t nstub_syscalls;
     /* Called once listening, with the address actually bound (port 0 picks one). */
     void (*on_listening)(const char *address, void *user);
     void *user;

@@ -114,6 +114,27 @@ static dx_nt_options nt_options(dx_target *t)
                            .console = on_console, .user = t};
 }
 
+/* The session's Windows over its executor: settings and stubs as configured. */
+static int attach_nt(dx_target *t, char *err, size_t errlen)
+{
+    char why[DX_ERRLEN];
+    dx_nt_options nto = nt_options(t);
+    if (dx_nt_new(t->exec, &nto, &t->nt, why, sizeof why) != 0)
+        goto fail;
+    dx_exec_stub_clear(t->exec);
+    for (size_t i = 0; i < t->config.nstubs; i++)
+        if (dx_nt_stub(t->nt, t->config.stubs[i], why, sizeof why) != 0)
+            goto fail;
+    for (size_t i = 0; i < t->config.nstub_syscalls; i++)
+        if (dx_nt_stub_syscall(t->nt, t->config.stub_syscalls[i], why, sizeof why) != 0)
+            goto fail;
+    return 0;
+fail:
+    if (err)
+        snprintf(err, errlen, "%s", why);
+    return -1;
+}
+
 int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, const dx_target_config *c, char *err,
                    size_t errlen)
 {
@@ -121,8 +142,7 @@ int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, con
     t->dump = d;
     if (c)
         t->config = *c;
-    dx_nt_options nto = nt_options(t);
-    if (dx_exec_new(d, o, &t->exec, err, errlen) != 0 || dx_nt_new(t->exec, &nto, &t->nt, err, errlen) != 0)
+    if (dx_exec_new(d, o, &t->exec, err, errlen) != 0 || attach_nt(t, err, errlen) != 0)
         return -1;
     set_last_from_dump(t);
     return 0;
@@ -166,17 +186,12 @@ int dx_target_reset(dx_target *t, const dx_exec_options *o)
     dx_exec *e = t->exec;
     dx_exec_trace(e, NULL);
     t->exec = NULL;
-    t->nt = NULL;
-    dx_target_free(t);
+    dx_target_free(t); /* its nt/ too: a new one brings no stubs of this session's */
     memset(t, 0, sizeof *t);
     t->dump = was.dump;
     t->config = was.config;
     t->exec = e;
-    t->nt = was.nt;
-    dx_nt_options nto = nt_options(t);
-    if (t->nt) /* the fuzzer's target keeps its own; an idle engine of the server comes without */
-        *dx_nt_options_of(t->nt) = nto;
-    else if (dx_nt_new(e, &nto, &t->nt, NULL, 0) != 0)
+    if (attach_nt(t, NULL, 0) != 0)
         return -1;
     dx_exec_break_clear(e);
     dx_exec_interrupt_clear(e);

@@ -21,6 +21,10 @@ typedef struct dx_target_config {
                         the Windows OS ABI takes C:\dir\file.dll as relative */
     dx_syscall_policy syscalls;
     bool trace_syscalls; /* to stderr */
+    const char *const *stubs; /* --stub FUNCTION=VALUE ... */
+    size_t nstubs;
+    const char *const *stub_syscalls; /* --stub-syscall NtXxx=STATUS ... */
+    size_t nstub_syscalls;
 } dx_target_config;
 
 /* The run protocol/ asked for, and its outcome: the worker's mailbox. The

@@ -288,6 +288,13 @@ def monitor_call_across_system_calls(cfg):
               "monitor set syscalls stop", t.section(5))
         check("NtAllocateVirtualMemory" in t.section(7) and "emulate" in t.section(7), "monitor syscalls lists",
               t.section(7))
+        t2 = gdb_batch(srv.port, ["monitor stub kernel32!GetTickCount 77", "monitor call kernel32!GetTickCount",
+                                  "monitor unstub kernel32!GetTickCount", "monitor call kernel32!GetTickCount",
+                                  "monitor stub NtQueryInformationProcess 0xc0000022",
+                                  "monitor call testprog!call_syscall"])
+        check("Return value: 0x4d " in t2.section(1), "monitor stub", t2.section(1))
+        check("Return value: 0x4d " not in t2.section(3), "monitor unstub", t2.section(3))
+        check("Return value: 0xffffffffc0000022" in t2.section(5), "monitor stub of a service", t2.section(5))
         # The allocation stays for the session: gdb reads and writes it.
         a = int(alloc.group(1), 16)
         t = gdb_batch(srv.port, ["monitor call kernel32!VirtualAlloc 0 0x10000 0x3000 4",
