@@ -11,10 +11,11 @@ add_executable(dump_exec_bench
   ${CMAKE_SOURCE_DIR}/bench/fig_proto.c
   ${CMAKE_SOURCE_DIR}/bench/fig_sessions.c
   ${CMAKE_SOURCE_DIR}/bench/fig_soak.c
+  ${CMAKE_SOURCE_DIR}/bench/fig_nt.c
 )
 # dx_server brings dx_protocol, dumpexec, Unicorn, Capstone and libuv; Unicorn
 # is named again because the baseline calls it directly.
-target_link_libraries(dump_exec_bench PRIVATE dx_server PkgConfig::UNICORN Threads::Threads m)
+target_link_libraries(dump_exec_bench PRIVATE dx_server dx_nt PkgConfig::UNICORN Threads::Threads m)
 set_target_properties(dump_exec_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
 # Defaults for --dump-exec and --fixture (the environment variables

@@ -122,6 +122,7 @@ void fig_exec(void);
 void fig_proto(void);
 void fig_sessions(void);
 void fig_soak(void);
+void fig_nt(void);
 
 /* Shared between figures: measured once. */
 double shared_pingpong(void);

@@ -19,6 +19,9 @@
 typedef struct chunk {
     uint64_t start, end;
     uint8_t *mem; /* our memory behind it (uc_mem_map_ptr), or NULL: Unicorn's */
+    uint32_t prot; /* of every page, unless mixed (dx_exec_protect changed some) */
+    bool mixed;
+    bool may_exec; /* executable at some time: it may have translated code */
 } chunk;
 
 typedef struct breakpoint {

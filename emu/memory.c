@@ -152,7 +152,7 @@ static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot, u
         return false;
     size_t i = chunk_index(e, start);
     memmove(&e->chunks[i + 1], &e->chunks[i], (e->nchunks - i) * sizeof *e->chunks);
-    e->chunks[i] = (chunk){start, end, mem};
+    e->chunks[i] = (chunk){start, end, mem, prot, false, (prot & UC_PROT_EXEC) != 0};
     e->nchunks++;
     e->mapped_bytes += end - start;
     return true;
@@ -333,6 +333,14 @@ size_t dx_exec_read(dx_exec *e, uint64_t addr, void *buf, size_t len)
     return done;
 }
 
+static bool may_hold_code(const dx_exec *e, uint64_t addr, uint64_t end)
+{
+    for (size_t i = chunk_index(e, addr); i < e->nchunks && e->chunks[i].start < end; i++)
+        if (e->chunks[i].may_exec)
+            return true;
+    return false;
+}
+
 int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *err, size_t errlen)
 {
     if (len && addr + len - 1 < addr) {
@@ -355,7 +363,9 @@ int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *
     /* Unicorn does not always drop code translated from what changed (not
      * when a block's first bytes are rewritten): the next run would execute
      * the old instructions. */
-    if (len)
+    /* Only memory that may hold code has translations to drop (and asking
+     * Unicorn about a page it cannot execute costs a fault of its own). */
+    if (len && may_hold_code(e, addr, addr + len))
         uc_ctl_remove_cache(e->uc, addr, addr + len);
     return 0;
 }
@@ -429,6 +439,14 @@ int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot)
             return -1;
     if (uc_mem_protect(e->uc, addr, size, prot & UC_PROT_ALL) != UC_ERR_OK)
         return -1;
+    for (size_t i = chunk_index(e, addr); i < e->nchunks && e->chunks[i].start < addr + size; i++) {
+        chunk *c = &e->chunks[i];
+        if (c->start >= addr && c->end <= addr + size)
+            c->prot = prot & UC_PROT_ALL;
+        else
+            c->mixed = true;
+        c->may_exec |= (prot & UC_PROT_EXEC) != 0;
+    }
     /* Code translated while the pages allowed execution must not run on. */
     uc_ctl_remove_cache(e->uc, addr, addr + size);
     return 0;
@@ -438,6 +456,9 @@ int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot)
  * and the guest's own protection changes split regions). */
 uint32_t mem_prot_of(dx_exec *e, uint64_t page)
 {
+    size_t i = chunk_index(e, page);
+    if (i < e->nchunks && e->chunks[i].start <= page && !e->chunks[i].mixed)
+        return e->chunks[i].prot;
     uc_mem_region *regions;
     uint32_t n, prot = UC_PROT_ALL;
     if (uc_mem_regions(e->uc, &regions, &n) != UC_ERR_OK)

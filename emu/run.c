@@ -486,27 +486,26 @@ void dx_exec_interrupt(dx_exec *e)
 void dx_exec_interrupt_clear(dx_exec *e) { atomic_store(&e->interrupt, false); }
 
 /* The `call [0x7ffe1000]` at or after pc, or 0. A fast run names the start
- * of a chained block, which in Wine's stubs is a jump or two before it. */
+ * of a chained block, which in Wine's stubs is a few instructions, or a
+ * jump, before it: its bytes are found, with no disassembly on the hot
+ * path of every service. */
 static uint64_t wine_syscall_site(dx_exec *e, uint64_t pc)
 {
     static const uint8_t call[7] = {0xff, 0x14, 0x25, 0x00, 0x10, 0xfe, 0x7f};
-    for (int i = 0; i < 16; i++) {
-        uint8_t b[7];
+    for (int jumps = 0; jumps < 4; jumps++) {
+        uint8_t b[40];
+        size_t n = dx_exec_read(e, pc, b, sizeof b);
+        for (size_t k = 0; k + sizeof call <= n; k++)
+            if (!memcmp(b + k, call, sizeof call))
+                return pc + k;
         int32_t rel;
-        if (dx_exec_read(e, pc, b, sizeof b) != sizeof b)
-            return 0;
-        if (!memcmp(b, call, sizeof call))
-            return pc;
-        if (b[0] == 0xeb) {
+        if (n >= 2 && b[0] == 0xeb) {
             pc += 2 + (uint64_t)(int64_t)(int8_t)b[1];
-        } else if (b[0] == 0xe9) {
+        } else if (n >= 5 && b[0] == 0xe9) {
             memcpy(&rel, b + 1, 4);
             pc += 5 + (uint64_t)(int64_t)rel;
         } else {
-            int len = dx_exec_insn_length(e, pc);
-            if (len <= 0)
-                return 0;
-            pc += (uint64_t)len;
+            return 0;
         }
     }
     return 0;
@@ -624,8 +623,13 @@ static void settle_stop(dx_exec *e, uc_err rc, dx_stop *stop)
         stop->pc = r->rip;
     }
     stop->insns = e->insns;
-    if ((stop->kind == DX_STOP_ACCESS || stop->kind == DX_STOP_MEMORY_LIMIT || stop->kind == DX_STOP_STACK_OVERFLOW) &&
-        stop->access != DX_ACCESS_EXECUTE) {
+    /* Wine's system call: the address is exact, the site found from the
+     * block by its bytes (no disassembly on the hot path of a service). */
+    bool wine_call = stop->kind == DX_STOP_ACCESS && stop->access == DX_ACCESS_READ && stop->addr == WINE_SYSCALL_POINTER;
+    if (wine_call && !e->step_hook)
+        stop->pc = r->rip;
+    else if ((stop->kind == DX_STOP_ACCESS || stop->kind == DX_STOP_MEMORY_LIMIT ||
+              stop->kind == DX_STOP_STACK_OVERFLOW) && stop->access != DX_ACCESS_EXECUTE) {
         /* With a block hook the block is known; without one, Unicorn's RIP
          * is the start of a recent block, usually the faulting one. */
         if (!e->step_hook)
@@ -646,7 +650,9 @@ static bool serve_syscall(dx_exec *e, dx_stop *stop, dx_stop_kind expected)
     if (stop->kind != DX_STOP_SYSCALL || !e->on_syscall || atomic_load(&e->interrupt))
         return false;
     dx_regs *r = &e->regs[e->cur];
-    int len = dx_exec_insn_length(e, stop->pc);
+    uint8_t op[2] = {0};
+    dx_exec_read(e, stop->pc, op, 2);
+    int len = op[0] == 0xff && op[1] == 0x14 ? 7 : op[0] == 0x0f && op[1] == 0x05 ? 2 : dx_exec_insn_length(e, stop->pc);
     dx_syscall call = {.number = stop->syscall_nr, .pc = stop->pc, .insns = e->insns};
     if (len <= 0 || e->on_syscall(e->on_syscall_user, e, &call, stop->detail, sizeof stop->detail) != DX_SYSCALL_RESUME)
         return false;

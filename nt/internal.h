@@ -48,7 +48,7 @@ struct dx_nt {
     /* --stub-syscall: a fixed status per service number. */
     uint32_t *stub_status;
     bool *stubbed;
-    nt_alloc *allocs; /* sorted by base */
+    nt_alloc *allocs; /* in no order */
     size_t nallocs, capallocs;
     uint64_t alloc_hint; /* where the next bottom-up search starts */
     /* The virtual clock, in 100 ns units since 1601 (the dump's time at 0). */
