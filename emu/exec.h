@@ -132,6 +132,8 @@ void dx_exec_on_syscall(dx_exec *e, dx_syscall_fn fn, void *user);
 #define DX_PROT_EXEC 4u
 #define DX_MAP_LIMIT (-2)
 bool dx_exec_is_free(const dx_exec *e, uint64_t addr, uint64_t size);
+/* The start of the first chunk of session memory above addr, or 0. */
+uint64_t dx_exec_next_mapped(const dx_exec *e, uint64_t addr);
 /* Whether the guest could store to every byte of [addr, addr+len). */
 bool dx_exec_writable(dx_exec *e, uint64_t addr, uint64_t len);
 /* DX_PROT_* of the page holding addr now (0: nothing there). */

@@ -139,6 +139,14 @@ static void chunk_memory_done(dx_exec *e, uint8_t *mem, uint64_t size)
         pages_free(mem, size <= CHUNK ? CHUNK : size);
 }
 
+static bool may_hold_code(const dx_exec *e, uint64_t addr, uint64_t end)
+{
+    for (size_t i = chunk_index(e, addr); i < e->nchunks && e->chunks[i].start < end; i++)
+        if (e->chunks[i].may_exec)
+            return true;
+    return false;
+}
+
 /* Map [start, end) with mem behind it (at least end - start bytes), or
  * with Unicorn's own memory if mem is NULL. */
 static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot, uint8_t *mem)
@@ -333,14 +341,6 @@ size_t dx_exec_read(dx_exec *e, uint64_t addr, void *buf, size_t len)
     return done;
 }
 
-static bool may_hold_code(const dx_exec *e, uint64_t addr, uint64_t end)
-{
-    for (size_t i = chunk_index(e, addr); i < e->nchunks && e->chunks[i].start < end; i++)
-        if (e->chunks[i].may_exec)
-            return true;
-    return false;
-}
-
 int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *err, size_t errlen)
 {
     if (len && addr + len - 1 < addr) {
@@ -447,8 +447,13 @@ int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot)
             c->mixed = true;
         c->may_exec |= (prot & UC_PROT_EXEC) != 0;
     }
-    /* Code translated while the pages allowed execution must not run on. */
-    uc_ctl_remove_cache(e->uc, addr, addr + size);
+    /* Code translated while the pages allowed execution must not run on:
+     * translated blocks jump to each other without asking. A whole flush,
+     * because dropping the blocks of a range that then changes protection
+     * crashes Unicorn 2.1.1 (a chained jump to a dropped block; found by
+     * fuzz_nt). Protection changes of code are rare (patching). */
+    if (may_hold_code(e, addr, addr + size))
+        uc_ctl_flush_tb(e->uc);
     return 0;
 }
 
@@ -489,4 +494,13 @@ uint32_t dx_exec_prot(dx_exec *e, uint64_t addr)
     if (!e->uc || !mem_is_mapped(e, page, NULL))
         return page_held(e->dump, page) ? page_prot(e, page) & UC_PROT_ALL : 0;
     return mem_prot_of(e, page) & UC_PROT_ALL;
+}
+
+uint64_t dx_exec_next_mapped(const dx_exec *e, uint64_t addr)
+{
+    size_t i = chunk_index(e, addr + 1);
+    for (; i < e->nchunks; i++)
+        if (e->chunks[i].start > addr)
+            return e->chunks[i].start;
+    return 0;
 }

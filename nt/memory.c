@@ -359,6 +359,34 @@ typedef struct basic_info {
 
 _Static_assert(sizeof(basic_info) == 48, "MEMORY_BASIC_INFORMATION is 48 bytes on x64");
 
+/* The first address above page that anything uses (dump memory, a region
+ * the dump's process reserved, a module, the session's memory, an
+ * allocation), or the end of user space. */
+static uint64_t next_used(dx_nt *nt, uint64_t page)
+{
+    uint64_t end = LAST_ADDRESS;
+    const dx_range *r = dx_dump_range_after(nt->dump, page);
+    if (r && r->base < end)
+        end = r->base;
+    uint64_t mapped = dx_exec_next_mapped(nt->exec, page);
+    if (mapped && mapped < end)
+        end = mapped;
+    for (size_t i = 0; i < nt->nallocs; i++)
+        if (nt->allocs[i].base > page && nt->allocs[i].base < end)
+            end = nt->allocs[i].base;
+    for (size_t i = 0; i < dx_dump_module_count(nt->dump); i++) {
+        uint64_t base = dx_dump_module(nt->dump, i)->base;
+        if (base > page && base < end)
+            end = base;
+    }
+    for (size_t i = 0; i < dx_dump_region_count(nt->dump); i++) {
+        const dx_region *q = dx_dump_region(nt->dump, i);
+        if (q->state != DX_MEM_FREE && q->base > page && q->base < end)
+            end = q->base;
+    }
+    return end > page ? end : page + NT_PAGE;
+}
+
 /* The run of pages from page on that look alike, for MemoryBasicInformation. */
 static void describe(dx_nt *nt, uint64_t page, basic_info *bi)
 {
@@ -391,10 +419,7 @@ static void describe(dx_nt *nt, uint64_t page, basic_info *bi)
         return;
     }
     /* Free up to whatever comes next. */
-    uint64_t end = page + NT_PAGE;
-    while (end < LAST_ADDRESS && range_free(nt, end, NT_PAGE) && !alloc_at(nt, end) && !dx_dump_module_at(nt->dump, end))
-        end = end + NT_GRANULARITY <= LAST_ADDRESS && range_free(nt, end, NT_GRANULARITY) ? end + NT_GRANULARITY
-                                                                                       : end + NT_PAGE;
+    uint64_t end = next_used(nt, page);
     *bi = (basic_info){page, 0, 0, 0, end - page, MEM_FREE, PAGE_NOACCESS, 0, 0};
 }
 

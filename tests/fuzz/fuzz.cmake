@@ -24,3 +24,6 @@ dx_fuzzer(fuzz_dump dumpexec dump 65536)
 dx_fuzzer(fuzz_args dumpexec args 4096)
 dx_fuzzer(fuzz_rsp dx_server rsp 8192)
 add_dependencies(fuzz_rsp fixtures)
+# Guest-chosen arguments to every emulated system call.
+dx_fuzzer(fuzz_nt dx_nt nt 4096)
+add_dependencies(fuzz_nt fixtures)

@@ -223,6 +223,10 @@ def sessions_beyond_the_limit_are_refused_until_one_ends(cfg):
         check(third and len(third.rq("g")) == 1104, "a new session once one of the two ended")
         third.close()
         second.close()
+        # The server's stderr reaches us through a reader thread: wait for it (bounded).
+        deadline = time.monotonic() + 5
+        while "refusing connections" not in srv.stderr and time.monotonic() < deadline:
+            time.sleep(0.05)
         check(srv.stderr.count("refusing connections") == 1, "the refusals are told once: %r" % srv.stderr)
 
 
