@@ -71,7 +71,45 @@ static uint32_t write_file(nt_call *c)
     return STATUS_SUCCESS;
 }
 
+static int console_fd(const dx_nt *nt, uint64_t handle)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (handle && handle == nt->console_handles[fd])
+            return fd;
+    return -1;
+}
+
+/* NtQueryVolumeInformationFile(handle, *iosb, info, length, class):
+ * GetFileType asks the console's device type. */
+static uint32_t query_volume_information(nt_call *c)
+{
+    if (console_fd(c->nt, c->args[0]) < 0)
+        return STATUS_INVALID_HANDLE;
+    if (c->args[4] != 4) /* FileFsDeviceInformation */
+        return STATUS_INVALID_INFO_CLASS;
+    if (c->args[3] < 8)
+        return STATUS_INFO_LENGTH_MISMATCH;
+    uint32_t device[2] = {0x50 /* FILE_DEVICE_CONSOLE */, 0};
+    uint64_t iosb[2] = {STATUS_SUCCESS, 8};
+    if (!nt_write(c, c->args[2], device, sizeof device) || !nt_write(c, c->args[1], iosb, sizeof iosb))
+        return STATUS_ACCESS_VIOLATION;
+    return STATUS_SUCCESS;
+}
+
+/* NtReadFile(handle, ...): the console has no input to give. */
+static uint32_t read_file(nt_call *c)
+{
+    if (console_fd(c->nt, c->args[0]) != 0)
+        return STATUS_INVALID_HANDLE;
+    uint64_t iosb[2] = {0xc0000011u /* STATUS_END_OF_FILE */, 0};
+    if (!nt_write(c, c->args[4], iosb, sizeof iosb))
+        return STATUS_ACCESS_VIOLATION;
+    return 0xc0000011u;
+}
+
 const nt_service nt_file_services[] = {
+    {"NtQueryVolumeInformationFile", query_volume_information, 5},
+    {"NtReadFile", read_file, 9},
     {"NtWriteFile", write_file, 9},
     {"NtCreateFile", create_file, 11},
     {"NtOpenFile", create_file, 6},

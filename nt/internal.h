@@ -30,6 +30,11 @@
 #define NT_PAGE 0x1000ull
 #define NT_GRANULARITY 0x10000ull /* allocation granularity */
 
+/* An object of the guest's own (sync.c): an event. */
+typedef struct nt_object {
+    bool used, auto_reset, signaled;
+} nt_object;
+
 /* The guest's own allocations (its VAD list): one per NtAllocateVirtualMemory
  * reservation, with each page's state and protection. */
 typedef struct nt_alloc {
@@ -56,6 +61,8 @@ struct dx_nt {
     uint64_t run_insns; /* the instruction count at the last service of this run */
     uint64_t services; /* served since the dump */
     uint64_t console_handles[3]; /* the PEB's StandardInput, Output, Error */
+    nt_object *objects; /* by handle: OBJECT_HANDLES + 4 * index */
+    size_t nobjects;
     dx_buf line; /* the trace line being built */
 };
 
@@ -86,12 +93,17 @@ bool nt_write_u64(nt_call *c, uint64_t addr, uint64_t v);
 void nt_trace(nt_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The services, one file per subsystem. */
-extern const nt_service nt_memory_services[], nt_time_services[], nt_process_services[], nt_file_services[];
-extern const size_t nt_memory_count, nt_time_count, nt_process_count, nt_file_count;
+extern const nt_service nt_memory_services[], nt_time_services[], nt_process_services[], nt_file_services[],
+    nt_system_services[], nt_sync_services[];
+extern const size_t nt_memory_count, nt_time_count, nt_process_count, nt_file_count, nt_system_count,
+    nt_sync_count;
 
 /* time.c */
 void nt_clock_init(dx_nt *nt);
 void nt_clock_tick(dx_nt *nt, uint64_t insns);
+/* sync.c */
+bool nt_object_close(dx_nt *nt, uint64_t handle);
+void nt_objects_free(dx_nt *nt);
 /* memory.c */
 void nt_allocs_free(dx_nt *nt);
 

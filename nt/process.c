@@ -85,7 +85,8 @@ static bool known_handle(dx_nt *nt, uint64_t h)
 /* NtClose(handle) */
 static uint32_t close_handle(nt_call *c)
 {
-    return known_handle(c->nt, c->args[0]) ? STATUS_SUCCESS : STATUS_INVALID_HANDLE;
+    return nt_object_close(c->nt, c->args[0]) || known_handle(c->nt, c->args[0]) ? STATUS_SUCCESS
+                                                                                  : STATUS_INVALID_HANDLE;
 }
 
 static uint32_t exit_with(nt_call *c, const char *who, uint64_t handle, uint64_t self, uint32_t code)

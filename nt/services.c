@@ -22,6 +22,8 @@ static const struct {
     {nt_time_services, &nt_time_count},
     {nt_process_services, &nt_process_count},
     {nt_file_services, &nt_file_count},
+    {nt_system_services, &nt_system_count},
+    {nt_sync_services, &nt_sync_count},
 };
 
 #define NSUBSYSTEMS (sizeof subsystems / sizeof subsystems[0])
@@ -152,6 +154,11 @@ static void trace_call(nt_call *c, const nt_service *s, uint32_t status)
     dx_nt *nt = c->nt;
     if (!nt->opt.trace)
         return;
+    if (c->stop) {
+        fprintf(nt->opt.trace, "%s(...) stops: %s\n", s->name, c->detail);
+        dx_buf_reset(&nt->line);
+        return;
+    }
     fprintf(nt->opt.trace, "%s(", s->name);
     for (unsigned i = 0; i < s->nargs; i++)
         fprintf(nt->opt.trace, "%s0x%" PRIx64, i ? ", " : "", c->args[i]);
@@ -240,6 +247,7 @@ void dx_nt_free(dx_nt *nt)
     if (nt->exec)
         dx_exec_on_syscall(nt->exec, NULL, NULL);
     nt_allocs_free(nt);
+    nt_objects_free(nt);
     free(nt->by_number);
     free(nt->stub_status);
     free(nt->stubbed);
@@ -252,6 +260,7 @@ dx_nt_options *dx_nt_options_of(dx_nt *nt) { return &nt->opt; }
 void dx_nt_reset(dx_nt *nt)
 {
     nt_allocs_free(nt);
+    nt_objects_free(nt);
     nt_clock_init(nt);
     nt->services = 0;
 }

@@ -278,6 +278,58 @@ static void test_virtual_clock(void **state)
     assert_true(year >= 2024);
 }
 
+/* Events and waits inside the session; a wait nothing could end stops. */
+static void test_events_and_waits(void **state)
+{
+    (void)state;
+    session s;
+    open_session(&s, 0, 0);
+    dx_arg create[4] = {int_arg(0), int_arg(0), int_arg(1), int_arg(0)}; /* auto-reset, signaled */
+    uint64_t h = call_ok(&s, "kernel32!CreateEventA", create, 4);
+    assert_true(h != 0);
+    dx_arg wait0[2] = {int_arg(h), int_arg(0)};
+    assert_int_equal(call_ok(&s, "kernel32!WaitForSingleObject", wait0, 2), 0);   /* WAIT_OBJECT_0 */
+    assert_int_equal(call_ok(&s, "kernel32!WaitForSingleObject", wait0, 2), 258); /* WAIT_TIMEOUT: auto-reset */
+    dx_arg set = int_arg(h);
+    assert_int_equal(call_ok(&s, "kernel32!SetEvent", &set, 1), 1);
+    assert_int_equal(call_ok(&s, "kernel32!WaitForSingleObject", wait0, 2), 0);
+    dx_arg forever[2] = {int_arg(h), int_arg(0xffffffff)};
+    dx_call_result r;
+    dx_exec_call(s.e, addr_of("kernel32!WaitForSingleObject"), forever, 2, NULL, &r);
+    assert_int_equal(r.stop.kind, DX_STOP_SYSCALL);
+    assert_non_null(strstr(r.stop.detail, "would wait forever"));
+    dx_call_result_free(&r);
+    assert_int_equal(call_ok(&s, "kernel32!CloseHandle", &set, 1), 1);
+    assert_int_equal(call_ok(&s, "kernel32!CloseHandle", &set, 1), 0); /* closed already */
+    close_session(&s);
+}
+
+/* What the system and the console say of themselves. */
+static void test_system_and_console(void **state)
+{
+    (void)state;
+    session s;
+    open_session(&s, 0, 0);
+    dx_arg info = {.kind = DX_ARG_BUF, .size = 48};
+    dx_call_result r;
+    dx_exec_call(s.e, addr_of("kernel32!GetSystemInfo"), &info, 1, NULL, &r);
+    assert_int_equal(r.stop.kind, DX_STOP_RETURNED);
+    uint32_t page, cpus, granularity;
+    memcpy(&page, r.bufs[0] + 4, 4);
+    memcpy(&cpus, r.bufs[0] + 0x20, 4);
+    memcpy(&granularity, r.bufs[0] + 0x28, 4);
+    assert_int_equal(page, 4096);
+    assert_int_equal(granularity, 0x10000);
+    assert_int_equal(cpus, dx_dump_sysinfo(g_dump)->ncpus);
+    dx_call_result_free(&r);
+    dx_arg out = int_arg((uint64_t)-11);
+    dx_arg handle = int_arg(call_ok(&s, "kernel32!GetStdHandle", &out, 1));
+    assert_int_equal(call_ok(&s, "kernel32!GetFileType", &handle, 1), 2); /* FILE_TYPE_CHAR */
+    dx_arg prio[2] = {int_arg((uint64_t)-2), int_arg(1)};
+    assert_int_equal(call_ok(&s, "kernel32!SetThreadPriority", prio, 2), 1);
+    close_session(&s);
+}
+
 /* --syscalls stop: the first system call stops, named. */
 static void test_stop_policy(void **state)
 {
@@ -301,6 +353,8 @@ int main(void)
         cmocka_unit_test(test_allocations_protected_isolated_reset),
         cmocka_unit_test(test_virtual_clock),
         cmocka_unit_test(test_stop_policy),
+        cmocka_unit_test(test_events_and_waits),
+        cmocka_unit_test(test_system_and_console),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
