@@ -37,7 +37,7 @@ char *dx_buf_extend(dx_buf *b, size_t n)
 void dx_buf_append(dx_buf *b, const void *data, size_t len)
 {
     char *at = dx_buf_extend(b, len);
-    if (at)
+    if (at && len) /* an empty buffer's data may be NULL, which memcpy must not see */
         memcpy(at, data, len);
 }
 
