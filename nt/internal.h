@@ -101,6 +101,9 @@ extern const size_t nt_memory_count, nt_time_count, nt_process_count, nt_file_co
 /* time.c */
 void nt_clock_init(dx_nt *nt);
 void nt_clock_tick(dx_nt *nt, uint64_t insns);
+/* An interval in NT's form goes by: relative (100 ns units) if negative,
+ * an absolute time if not. */
+void nt_clock_pass(dx_nt *nt, int64_t interval);
 /* sync.c */
 bool nt_object_close(dx_nt *nt, uint64_t handle);
 void nt_objects_free(dx_nt *nt);

@@ -89,11 +89,7 @@ static uint32_t wait_out(nt_call *c, const char *what, uint64_t timeout_ptr)
     }
     if (!nt_read(c, timeout_ptr, &t, 8))
         return STATUS_ACCESS_VIOLATION;
-    dx_nt *nt = c->nt;
-    if (t < 0)
-        nt->clock_now += (uint64_t)-t;
-    else if ((uint64_t)t > nt->clock_now)
-        nt->clock_now = (uint64_t)t;
+    nt_clock_pass(c->nt, t);
     return STATUS_TIMEOUT;
 }
 

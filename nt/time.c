@@ -87,19 +87,23 @@ static uint32_t query_performance_counter(nt_call *c)
     return STATUS_SUCCESS;
 }
 
-/* NtDelayExecution(alertable, *interval): returns at once, the clock
- * moving on by the interval (relative if negative, absolute if not). */
-static uint32_t delay_execution(nt_call *c)
+void nt_clock_pass(dx_nt *nt, int64_t interval)
 {
-    int64_t interval;
-    if (!nt_read(c, c->args[1], &interval, 8))
-        return STATUS_ACCESS_VIOLATION;
-    dx_nt *nt = c->nt;
     if (interval < 0)
         nt->clock_now += (uint64_t)-interval;
     else if ((uint64_t)interval > nt->clock_now)
         nt->clock_now = (uint64_t)interval;
     update_kuser(nt);
+}
+
+/* NtDelayExecution(alertable, *interval): returns at once, the clock
+ * moving on by the interval. */
+static uint32_t delay_execution(nt_call *c)
+{
+    int64_t interval;
+    if (!nt_read(c, c->args[1], &interval, 8))
+        return STATUS_ACCESS_VIOLATION;
+    nt_clock_pass(c->nt, interval);
     return STATUS_SUCCESS;
 }
 
