@@ -6,9 +6,10 @@
 #include <string.h>
 
 /* Each engine reserves its translation buffer up front; pages of it become
- * resident as code is translated, and all of it when Unicorn flushes a full
- * buffer (2.1.1 zeroes it). A mode switch drops translations without a
- * flush (run.c), so a session holds about what it translated. */
+ * resident as code is translated, and all of it at a flush (Unicorn 2.1.1
+ * zeroes it), which a switch between stepping and running needs (run.c):
+ * 8 MiB holds the code of a typical call many times over and flushes in
+ * about 1.5 ms. */
 #define DEFAULT_CODE_BUFFER_KB 8192
 
 /* Every thread's registers as the dump has them. On failure (out of
@@ -100,6 +101,7 @@ void engine_close(dx_exec *e)
         uc_close(e->uc);
     e->uc = NULL;
     e->step_hook = e->count_hook = e->block_hook = 0;
+    e->translated = false;
     e->narmed = 0;
     mem_free(e);
 }

@@ -101,6 +101,7 @@ struct dx_exec {
     bool timed_out; /* the block hook saw the deadline pass */
     atomic_bool interrupt;
     uc_hook step_hook, count_hook, block_hook;
+    bool translated; /* code may have been translated since the last flush */
     atomic_bool running; /* inside uc_emu_start */
 
     dx_syscall_fn on_syscall; /* the layer above's, or NULL: system calls stop */

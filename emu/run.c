@@ -419,34 +419,19 @@ static bool breakpoint_hooks(dx_exec *e, bool on)
     return true;
 }
 
-/* Executable memory above this is dropped by one flush instead, which
- * costs the same whatever was translated. */
-#define INVALIDATE_MAX_BYTES (64ull << 20)
-
-/* Drop every translated block. Unicorn 2.1.1's flush zeroes its whole code
- * buffer, which costs ~1.5 ms for 8 MiB and leaves every page of it
- * resident; dropping the blocks of each executable region touches only
- * what was translated. Unicorn's own region list, not our chunks: a
- * watchpoint's page protection splits a region into several. */
+/* Drop every translated block, if there are any. Dropping only the blocks
+ * of each executable region would keep Unicorn 2.1.1 from zeroing (and so
+ * making resident) its whole code buffer at each flush, but that buffer
+ * then fills with dead blocks until Unicorn flushes it in the middle of a
+ * run, and 2.1.1 then chains a jump to a block that is gone and crashes
+ * (upstream issues 1923 and 2048, fixed in 2.1.2; fuzz_rsp found it here).
+ * An engine that has translated nothing since its last flush skips it. */
 static void drop_translations(dx_exec *e)
 {
-    uc_mem_region *regions;
-    uint32_t n;
-    if (uc_mem_regions(e->uc, &regions, &n) != UC_ERR_OK) {
-        uc_ctl_flush_tb(e->uc);
+    if (!e->translated)
         return;
-    }
-    uint64_t exec_bytes = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (regions[i].perms & UC_PROT_EXEC)
-            exec_bytes += regions[i].end - regions[i].begin + 1;
-    if (exec_bytes > INVALIDATE_MAX_BYTES)
-        uc_ctl_flush_tb(e->uc);
-    else
-        for (uint32_t i = 0; i < n; i++)
-            if (regions[i].perms & UC_PROT_EXEC)
-                uc_ctl_remove_cache(e->uc, regions[i].begin, regions[i].end + 1);
-    uc_free(regions);
+    uc_ctl_flush_tb(e->uc);
+    e->translated = false;
 }
 
 /* Unicorn bakes hooks into translated blocks: a new mode drops them.
@@ -562,6 +547,7 @@ static bool step_over_trap(dx_exec *e)
     e->limit = e->insns + 1;
     e->step_target = pc; /* a breakpoint there was passed already */
     e->stepping_over = true;
+    e->translated = true;
     uc_err rc = uc_emu_start(e->uc, pc, 0, 0, 0);
     e->stepping_over = false;
     e->limit = limit;
@@ -602,6 +588,7 @@ static uc_err run_stretch(dx_exec *e, run_mode m, double deadline)
         e->trap.pending = false;
         watch_arm(e);
         atomic_store(&e->running, true);
+        e->translated = true;
         rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
         atomic_store(&e->running, false);
         watch_disarm(e);
