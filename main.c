@@ -24,6 +24,7 @@ typedef struct options {
     const char *dump_path, *trace_file;
     bool trace, trace_syscalls;
     dx_syscall_policy syscalls;
+    dx_exception_policy exceptions;
     const char *stubs[64], *stub_syscalls[64];
     size_t nstubs, nstub_syscalls;
     bool has_thread;
@@ -61,6 +62,8 @@ static void usage(FILE *to)
           "  --syscalls MODE      emulate (default): serve the NT system calls DumpExec knows;\n"
           "                       stop: every system call stops the call\n"
           "  --trace-syscalls     print every system call to stderr, as strace does\n"
+          "  --exceptions MODE    dispatch (default): faults and RaiseException reach the dump's\n"
+          "                       own handlers (VEH, SEH, C++); stop: a fault stops the call\n"
           "  --stub FUNCTION=VALUE  the function returns VALUE at once (repeatable)\n"
           "  --stub-syscall NtXxx=STATUS  the service returns STATUS (repeatable)\n"
           "  --max-insns N        stop a call after N instructions (default 100000; 0 = no limit)\n"
@@ -91,7 +94,7 @@ static int parse_options(int argc, char **argv, options *o)
 {
     enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC,
-           O_SYSCALLS, O_TRACE_SYSCALLS, O_STUB, O_STUB_SYSCALL };
+           O_SYSCALLS, O_TRACE_SYSCALLS, O_EXCEPTIONS, O_STUB, O_STUB_SYSCALL };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"serve", no_argument, NULL, O_SERVE},
@@ -111,6 +114,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"variadic", no_argument, NULL, O_VARIADIC},
         {"syscalls", required_argument, NULL, O_SYSCALLS},
         {"trace-syscalls", no_argument, NULL, O_TRACE_SYSCALLS},
+        {"exceptions", required_argument, NULL, O_EXCEPTIONS},
         {"stub", required_argument, NULL, O_STUB},
         {"stub-syscall", required_argument, NULL, O_STUB_SYSCALL},
         {"help", no_argument, NULL, 'h'},
@@ -162,6 +166,12 @@ static int parse_options(int argc, char **argv, options *o)
             o->server.syscalls = o->syscalls;
             break;
         case O_TRACE_SYSCALLS: o->trace_syscalls = o->server.trace_syscalls = true; break;
+        case O_EXCEPTIONS:
+            if (strcmp(optarg, "dispatch") && strcmp(optarg, "stop"))
+                return bad_value("--exceptions (dispatch or stop)", optarg);
+            o->exceptions = !strcmp(optarg, "stop") ? DX_EXCEPTIONS_STOP : DX_EXCEPTIONS_DISPATCH;
+            o->server.exceptions = o->exceptions;
+            break;
         case O_STUB:
         case O_STUB_SYSCALL: {
             bool fn = c == O_STUB;
@@ -258,6 +268,12 @@ typedef struct console_state {
 static void print_console(void *user, int fd, const char *text, size_t len)
 {
     console_state *st = user;
+    if (fd == DX_NT_DEBUG_STRING) { /* as a debugger shows it: a line of its own */
+        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+            len--;
+        printf("[guest debug string] %.*s\n", (int)len, text);
+        return;
+    }
     for (size_t i = 0; i < len; i++) {
         if (!st->mid_line[fd])
             fputs(fd == 2 ? "[guest stderr] " : "[guest stdout] ", stdout);
@@ -307,8 +323,8 @@ static int call_function(const dx_dump *d, const options *o)
     FILE *trace = NULL;
     int rc = 0;
     console_state console = {0};
-    dx_nt_options nto = {.policy = o->syscalls, .trace = o->trace_syscalls ? stderr : NULL,
-                         .console = print_console, .user = &console};
+    dx_nt_options nto = {.policy = o->syscalls, .exceptions = o->exceptions,
+                         .trace = o->trace_syscalls ? stderr : NULL, .console = print_console, .user = &console};
     dx_nt *nt = NULL;
     if (dx_nt_new(e, &nto, &nt, err, sizeof err) != 0 || apply_stubs(nt, o, err, sizeof err) != 0) {
         fprintf(stderr, "dump_exec: %s\n", err);

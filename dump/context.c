@@ -1,41 +1,83 @@
-/* The AMD64 CONTEXT record (0x4d0 bytes) into a dx_context. */
+/* The AMD64 CONTEXT record (0x4d0 bytes) and a dx_context, both ways. */
 #include "internal.h"
+#include "winnt_layout.h"
 
-#define FLTSAVE 0x100
+static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)v), wr16(p + 2, (uint16_t)(v >> 16)); }
+static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v), wr32(p + 4, (uint32_t)(v >> 32)); }
 
-void context_decode(const uint8_t *p, size_t n, dx_context *c)
+/* In CONTEXT's order (Rax, Rcx, Rdx, Rbx, ...), not gdb's. */
+#define GPRS(c) {&(c)->rax, &(c)->rcx, &(c)->rdx, &(c)->rbx, &(c)->rsp, &(c)->rbp, &(c)->rsi, &(c)->rdi, \
+                 &(c)->r8,  &(c)->r9,  &(c)->r10, &(c)->r11, &(c)->r12, &(c)->r13, &(c)->r14, &(c)->r15}
+
+void dx_context_decode(const uint8_t *p, size_t n, dx_context *c)
 {
     memset(c, 0, sizeof *c);
-    c->flags = rd32(p + 0x30);
-    c->mxcsr = rd32(p + 0x34);
-    c->cs = rd16(p + 0x38);
-    c->ds = rd16(p + 0x3a);
-    c->es = rd16(p + 0x3c);
-    c->fs = rd16(p + 0x3e);
-    c->gs = rd16(p + 0x40);
-    c->ss = rd16(p + 0x42);
-    c->eflags = rd32(p + 0x44);
+    c->flags = rd32(p + CTX_CONTEXT_FLAGS);
+    c->mxcsr = rd32(p + CTX_MXCSR);
+    c->cs = rd16(p + CTX_SEG_CS);
+    c->ds = rd16(p + CTX_SEG_DS);
+    c->es = rd16(p + CTX_SEG_ES);
+    c->fs = rd16(p + CTX_SEG_FS);
+    c->gs = rd16(p + CTX_SEG_GS);
+    c->ss = rd16(p + CTX_SEG_SS);
+    c->eflags = rd32(p + CTX_EFLAGS);
     uint64_t *dr[] = {&c->dr0, &c->dr1, &c->dr2, &c->dr3, &c->dr6, &c->dr7};
     for (int i = 0; i < 6; i++)
-        *dr[i] = rd64(p + 0x48 + 8 * i);
-    uint64_t *gpr[] = {&c->rax, &c->rcx, &c->rdx, &c->rbx, &c->rsp, &c->rbp, &c->rsi, &c->rdi,
-                       &c->r8,  &c->r9,  &c->r10, &c->r11, &c->r12, &c->r13, &c->r14, &c->r15};
+        *dr[i] = rd64(p + CTX_DR0 + 8 * i);
+    uint64_t *gpr[] = GPRS(c);
     for (int i = 0; i < 16; i++)
-        *gpr[i] = rd64(p + 0x78 + 8 * i);
-    c->rip = rd64(p + 0xf8);
-    if (n < FLTSAVE + 512)
+        *gpr[i] = rd64(p + CTX_RAX + 8 * i);
+    c->rip = rd64(p + CTX_RIP);
+    if (n < CTX_FLTSAVE + 512)
         return;
-    const uint8_t *f = p + FLTSAVE;
-    c->fcw = rd16(f);
-    c->fsw = rd16(f + 2);
-    c->ftw = f[4];
-    c->fop = rd16(f + 6);
-    c->fioff = rd32(f + 8);
-    c->fiseg = rd16(f + 12);
-    c->fooff = rd32(f + 16);
-    c->foseg = rd16(f + 20);
+    const uint8_t *f = p + CTX_FLTSAVE;
+    c->fcw = rd16(f + FLT_CONTROL_WORD);
+    c->fsw = rd16(f + FLT_STATUS_WORD);
+    c->ftw = f[FLT_TAG_WORD];
+    c->fop = rd16(f + FLT_ERROR_OPCODE);
+    c->fioff = rd32(f + FLT_ERROR_OFFSET);
+    c->fiseg = rd16(f + FLT_ERROR_SELECTOR);
+    c->fooff = rd32(f + FLT_DATA_OFFSET);
+    c->foseg = rd16(f + FLT_DATA_SELECTOR);
     for (int i = 0; i < 8; i++)
-        memcpy(c->st[i], f + 32 + 16 * i, 10);
+        memcpy(c->st[i], f + FLT_FLOAT_REGISTERS + 16 * i, 10);
     for (int i = 0; i < 16; i++)
-        memcpy(c->xmm[i], f + 160 + 16 * i, 16);
+        memcpy(c->xmm[i], f + FLT_XMM_REGISTERS + 16 * i, 16);
+}
+
+void dx_context_encode(const dx_context *c, uint8_t *p)
+{
+    memset(p, 0, CTX_SIZE);
+    wr32(p + CTX_CONTEXT_FLAGS, c->flags);
+    wr32(p + CTX_MXCSR, c->mxcsr);
+    wr16(p + CTX_SEG_CS, c->cs);
+    wr16(p + CTX_SEG_DS, c->ds);
+    wr16(p + CTX_SEG_ES, c->es);
+    wr16(p + CTX_SEG_FS, c->fs);
+    wr16(p + CTX_SEG_GS, c->gs);
+    wr16(p + CTX_SEG_SS, c->ss);
+    wr32(p + CTX_EFLAGS, c->eflags);
+    const uint64_t dr[] = {c->dr0, c->dr1, c->dr2, c->dr3, c->dr6, c->dr7};
+    for (int i = 0; i < 6; i++)
+        wr64(p + CTX_DR0 + 8 * i, dr[i]);
+    const uint64_t *gpr[] = GPRS(c);
+    for (int i = 0; i < 16; i++)
+        wr64(p + CTX_RAX + 8 * i, *gpr[i]);
+    wr64(p + CTX_RIP, c->rip);
+    uint8_t *f = p + CTX_FLTSAVE;
+    wr16(f + FLT_CONTROL_WORD, c->fcw);
+    wr16(f + FLT_STATUS_WORD, c->fsw);
+    f[FLT_TAG_WORD] = c->ftw;
+    wr16(f + FLT_ERROR_OPCODE, c->fop);
+    wr32(f + FLT_ERROR_OFFSET, c->fioff);
+    wr16(f + FLT_ERROR_SELECTOR, c->fiseg);
+    wr32(f + FLT_DATA_OFFSET, c->fooff);
+    wr16(f + FLT_DATA_SELECTOR, c->foseg);
+    wr32(f + FLT_MXCSR, c->mxcsr);
+    wr32(f + FLT_MXCSR_MASK, 0xffff);
+    for (int i = 0; i < 8; i++)
+        memcpy(f + FLT_FLOAT_REGISTERS + 16 * i, c->st[i], 10);
+    for (int i = 0; i < 16; i++)
+        memcpy(f + FLT_XMM_REGISTERS + 16 * i, c->xmm[i], 16);
 }

@@ -37,6 +37,12 @@ typedef struct dx_context {
 #define DX_CONTEXT_INTEGER (DX_CONTEXT_AMD64 | 0x2u)
 #define DX_CONTEXT_SEGMENTS (DX_CONTEXT_AMD64 | 0x4u)
 #define DX_CONTEXT_FLOATING (DX_CONTEXT_AMD64 | 0x8u)
+#define DX_CONTEXT_DEBUG (DX_CONTEXT_AMD64 | 0x10u)
+
+/* A CONTEXT record's n bytes (0x4d0 with its FXSAVE area) into c, and c
+ * into the 0x4d0 bytes of one (dump/winnt_layout.h has the offsets). */
+void dx_context_decode(const uint8_t *p, size_t n, dx_context *c);
+void dx_context_encode(const dx_context *c, uint8_t *p);
 
 typedef struct dx_thread {
     uint32_t tid;

@@ -66,7 +66,6 @@ const char *dump_keep(dx_dump *d, char *s);
 /* UTF-16LE to a new UTF-8 string; invalid units become U+FFFD. */
 char *utf16_to_utf8(const uint8_t *p, size_t nunits);
 
-void context_decode(const uint8_t *p, size_t n, dx_context *out);
 
 int streams_parse(dx_dump *d, uint32_t type, span s, char *err, size_t errlen);
 void streams_annotate(dx_dump *d, uint32_t type, span s);

@@ -66,7 +66,7 @@ static bool read_context(dx_dump *d, const uint8_t *loc, dx_context *ctx)
     uint32_t size = rd32(loc), rva = rd32(loc + 4);
     if (size < CONTEXT_MIN || !dump_span(d, rva, size, &c))
         return false;
-    context_decode(c.p, c.n, ctx);
+    dx_context_decode(c.p, c.n, ctx);
     return true;
 }
 

@@ -142,6 +142,30 @@ static void collect_buffers(dx_exec *e, const dx_arg *args, size_t nargs, dx_cal
     }
 }
 
+/* A call runs on the scratch stack, and for its length the thread's TEB
+ * says so (NT_TIB: ExceptionList, StackBase, StackLimit): code that walks
+ * the stack (RtlDispatchException, C++ unwinding) takes every frame off
+ * the TEB's stack for corrupt, and stops where StackBase is, above the
+ * called function's frame. Wine's handlers registered in the TEB live on
+ * the thread's own stack, which is not under the call: the list is empty.
+ * The TEB's bytes go back after the call. */
+#define TIB_BYTES 24
+
+static bool enter_scratch_stack(dx_exec *e, uint8_t saved[TIB_BYTES])
+{
+    char err[DX_ERRLEN];
+    const dx_regs *r = &e->regs[e->cur];
+    uint64_t tib[3] = {~0ull, r->gpr[DX_REG_RSP] + 8, e->scratch + DX_SCRATCH_SENTINEL_SIZE};
+    return r->gs_base && dx_exec_read(e, r->gs_base, saved, TIB_BYTES) == TIB_BYTES &&
+           dx_exec_write(e, r->gs_base, tib, TIB_BYTES, err, sizeof err) == 0;
+}
+
+static void leave_scratch_stack(dx_exec *e, uint64_t teb, const uint8_t saved[TIB_BYTES])
+{
+    char err[DX_ERRLEN];
+    dx_exec_write(e, teb, saved, TIB_BYTES, err, sizeof err);
+}
+
 int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, const dx_call_options *o,
                  dx_call_result *res)
 {
@@ -160,9 +184,14 @@ int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, cons
         return -1;
     }
     e->in_call = true;
+    uint8_t tib[TIB_BYTES];
+    uint64_t teb = e->regs[e->cur].gs_base;
+    bool scratch_tib = enter_scratch_stack(e, tib);
     res->stop.kind = DX_STOP_NONE;
     run(e, RUN_FAST, e->opt.max_insns, &res->stop);
     e->in_call = false;
+    if (scratch_tib)
+        leave_scratch_stack(e, teb, tib);
     res->rax = e->regs[e->cur].gpr[DX_REG_RAX];
     memcpy(res->xmm0, e->regs[e->cur].xmm[0], 16);
     collect_buffers(e, args, nargs, res);
@@ -188,6 +217,8 @@ static const char *access_name(dx_access a)
 
 void dx_stop_describe(const dx_exec *e, const dx_stop *s, dx_buf *out)
 {
+    if (s->unhandled)
+        dx_buf_printf(out, "unhandled ");
     switch (s->kind) {
     case DX_STOP_RETURNED: dx_buf_printf(out, "returned"); return;
     case DX_STOP_STEP: dx_buf_printf(out, "stepped"); break;
@@ -199,6 +230,7 @@ void dx_stop_describe(const dx_exec *e, const dx_stop *s, dx_buf *out)
     case DX_STOP_DIVIDE: dx_buf_printf(out, "integer divide error"); break;
     case DX_STOP_INVALID_OPCODE: dx_buf_printf(out, "invalid opcode"); break;
     case DX_STOP_INT3: dx_buf_printf(out, "int3 breakpoint instruction"); break;
+    case DX_STOP_EXCEPTION: dx_buf_printf(out, "exception 0x%08x", s->code); break;
     case DX_STOP_SYSCALL: {
         char where[300];
         dx_dump_symbolize(e->dump, s->pc, where, sizeof where);

@@ -92,6 +92,22 @@ void dx_exec_free(dx_exec *e)
 const dx_dump *dx_exec_dump(const dx_exec *e) { return e->dump; }
 dx_exec_options *dx_exec_options_of(dx_exec *e) { return &e->opt; }
 
+/* Drop every translated block, if there are any. Dropping only the blocks
+ * of a range (uc_ctl_remove_cache) would keep Unicorn 2.1.1 from zeroing,
+ * and so making resident, its whole code buffer at each flush, but that
+ * buffer then fills with dead blocks until Unicorn flushes it in the
+ * middle of a run, and 2.1.1 then chains a jump to a block that is gone
+ * and crashes (upstream issues 1923 and 2048; fuzz_rsp found it here).
+ * Unmapping memory that translated blocks came from crashes it too
+ * (tb_invalidate_phys_range; fuzz_nt): memory.c flushes first. */
+void engine_drop_translations(dx_exec *e)
+{
+    if (!e->uc || !e->translated)
+        return;
+    uc_ctl_flush_tb(e->uc);
+    e->translated = false;
+}
+
 void engine_close(dx_exec *e)
 {
     if (e->clean)
@@ -155,6 +171,14 @@ size_t dx_exec_threads(const dx_exec *e, uint32_t *tids, size_t max)
     for (size_t i = 0; i < e->nthreads && i < max; i++)
         tids[i] = e->tids[i];
     return e->nthreads < max ? e->nthreads : max;
+}
+
+uint16_t dx_exec_code_selector(dx_exec *e)
+{
+    uint64_t cs = 0;
+    if (e->uc)
+        uc_reg_read(e->uc, UC_X86_REG_CS, &cs);
+    return (uint16_t)cs;
 }
 
 dx_regs *dx_exec_regs(dx_exec *e, uint32_t tid)

@@ -49,6 +49,7 @@ typedef enum dx_stop_kind {
     DX_STOP_INTERRUPTED,
     DX_STOP_MEMORY_LIMIT,  /* the session mapped more than max_session_mb */
     DX_STOP_STACK_OVERFLOW, /* the scratch stack ran out */
+    DX_STOP_EXCEPTION,      /* a software exception (RaiseException): code */
     DX_STOP_ERROR,          /* the engine failed; detail says why */
 } dx_stop_kind;
 
@@ -60,6 +61,10 @@ typedef struct dx_stop {
     uint64_t addr;  /* the data address of an access violation or watchpoint */
     dx_access access;
     uint32_t syscall_nr;
+    /* DX_STOP_EXCEPTION: the EXCEPTION_RECORD's code, flags and parameters */
+    uint32_t code, flags, nparams;
+    uint64_t params[15];
+    bool unhandled; /* the guest's own handlers declined it (second chance) */
     uint64_t insns; /* instructions executed by this run */
     char insn[200]; /* disassembly of the instruction at pc, if readable */
     char detail[256];
@@ -103,23 +108,42 @@ void dx_exec_interrupt(dx_exec *e);
 /* Forget an interrupt that arrived after the run it was meant for ended. */
 void dx_exec_interrupt_clear(dx_exec *e);
 
+/* What a handler of the layer above decides about a run's event. */
+typedef enum dx_verdict { DX_VERDICT_STOP, DX_VERDICT_RESUME } dx_verdict;
+
 /* System calls, for the layer above (nt/): a run that reaches one (the
  * syscall instruction, or Wine's call through 0x7ffe1000) hands the
  * handler the service number; the thread's registers (dx_exec_regs) and
  * memory are the handler's to read and write. RESUME: the handler set the
  * results (RAX), and the run goes on after the instruction, within the
  * same instruction and time budget, unless the handler moved RIP. STOP:
- * the run ends with DX_STOP_SYSCALL, detail saying why. Without a
- * handler every system call stops. */
-typedef enum dx_syscall_verdict { DX_SYSCALL_STOP, DX_SYSCALL_RESUME } dx_syscall_verdict;
+ * the run ends with the stop as the handler left it: DX_STOP_SYSCALL with
+ * detail saying why, or whatever it rewrote it to (an exception the guest
+ * did not handle). Without a handler every system call stops. */
 typedef struct dx_syscall {
     uint32_t number;
     uint64_t pc;    /* the system call instruction */
     uint64_t insns; /* instructions this run executed before it (counted runs; else 0) */
 } dx_syscall;
-typedef dx_syscall_verdict (*dx_syscall_fn)(void *user, dx_exec *e, const dx_syscall *call, char *detail,
-                                            size_t detaillen);
+typedef dx_verdict (*dx_syscall_fn)(void *user, dx_exec *e, const dx_syscall *call, dx_stop *stop);
 void dx_exec_on_syscall(dx_exec *e, dx_syscall_fn fn, void *user);
+
+/* Exceptions, for the layer above: a run that faults (an access
+ * violation, a divide error, an invalid opcode, an int3) hands the
+ * handler its stop, with the thread's registers at the faulting
+ * instruction (RIP at the int3 itself). RESUME: the handler sent the
+ * thread on (to the guest's own dispatcher), and the run goes on in the
+ * same budget. STOP: the run ends with the stop, as the handler left it. */
+typedef dx_verdict (*dx_exception_fn)(void *user, dx_exec *e, dx_stop *stop);
+void dx_exec_on_exception(dx_exec *e, dx_exception_fn fn, void *user);
+
+/* The CS selector the emulated CPU holds, what `mov ax, cs` reads (the
+ * emulator runs without descriptor tables, so it is not the 0x33 of the
+ * dump's contexts): a CONTEXT built for the guest carries it, as
+ * KiUserExceptionDispatcher compares it with its own CS. */
+uint16_t dx_exec_code_selector(dx_exec *e);
+
+
 
 /* Memory of the guest's own, for the layer above (a VirtualAlloc):
  * zeroed, page-aligned, clear of the dump's memory and of everything
@@ -147,6 +171,12 @@ int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot);
  * in every run mode and across resets. Stubbing a stubbed address changes
  * its value. -1: no memory, or the emulator refused the hook. */
 int dx_exec_stub(dx_exec *e, uint64_t addr, uint64_t value);
+/* An interception, for the layer above: at addr, fn sees the call's four
+ * register arguments (memory is readable with dx_exec_read); true: the
+ * function returns *ret at once, as a stub's does; false: it runs. Kept
+ * like a stub, and taken back with dx_exec_unstub. */
+typedef bool (*dx_intercept_fn)(void *user, dx_exec *e, const uint64_t args[4], uint64_t *ret);
+int dx_exec_intercept(dx_exec *e, uint64_t addr, dx_intercept_fn fn, void *user);
 int dx_exec_unstub(dx_exec *e, uint64_t addr);
 void dx_exec_stub_clear(dx_exec *e);
 
@@ -198,7 +228,9 @@ typedef struct dx_call_result {
 } dx_call_result;
 
 /* Registers are restored after the call, as gdb's `call` does; memory
- * effects stay until dx_exec_reset. */
+ * effects stay until dx_exec_reset. The call runs on a scratch stack,
+ * which for its length the thread's TEB gives as the thread's (its
+ * NT_TIB's StackBase and StackLimit, and an empty ExceptionList). */
 int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, const dx_call_options *o,
                  dx_call_result *res);
 void dx_call_result_free(dx_call_result *res);

@@ -32,6 +32,8 @@ typedef struct breakpoint {
 typedef struct stub {
     uint64_t addr, value;
     uc_hook hook;
+    dx_intercept_fn fn; /* an interception: it decides, or NULL: return value */
+    void *user;
 } stub;
 
 typedef struct watch {
@@ -106,6 +108,9 @@ struct dx_exec {
 
     dx_syscall_fn on_syscall; /* the layer above's, or NULL: system calls stop */
     void *on_syscall_user;
+    dx_exception_fn on_exception; /* the layer above's, or NULL: faults stop */
+    void *on_exception_user;
+
 
     trace_state *trace;
     size_t cs; /* capstone handle for stops and fault_locate (csh), 0 until needed */
@@ -139,6 +144,7 @@ int engine_ensure(dx_exec *e, char *err, size_t errlen);
 void engine_close(dx_exec *e);
 void regs_to_uc(dx_exec *e);
 void regs_from_uc(dx_exec *e);
+void engine_drop_translations(dx_exec *e);
 
 /* run.c */
 /* How a run watches itself; switching flushes translated code. */

@@ -284,6 +284,7 @@ int mem_map_scratch(dx_exec *e)
 int mem_unmap_all(dx_exec *e)
 {
     size_t i = 0;
+    engine_drop_translations(e); /* see there: unmapping translated code crashes Unicorn 2.1.1 */
     for (; i < e->nchunks; i++) {
         chunk *c = &e->chunks[i];
         if (uc_mem_unmap(e->uc, c->start, c->end - c->start) != UC_ERR_OK)
@@ -421,6 +422,8 @@ int dx_exec_unmap(dx_exec *e, uint64_t addr, uint64_t size)
     size_t i = chunk_index(e, addr);
     if (!e->uc || i == e->nchunks || e->chunks[i].start != addr || e->chunks[i].end != addr + size)
         return -1;
+    if (e->chunks[i].may_exec)
+        engine_drop_translations(e);
     if (uc_mem_unmap(e->uc, addr, size) != UC_ERR_OK)
         return -1;
     chunk_memory_done(e, e->chunks[i].mem, size);
@@ -437,6 +440,13 @@ int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot)
     for (uint64_t page = addr; page < addr + size; page += PAGE)
         if (!mem_fault_in(e, page, false))
             return -1;
+    /* Code translated while the pages allowed execution must not run on:
+     * translated blocks jump to each other without asking. A whole flush,
+     * and before the change: Unicorn splits the region by unmapping it,
+     * and dropping only a range's blocks crashes Unicorn 2.1.1 (see
+     * engine_drop_translations). Protection changes of code are rare. */
+    if (may_hold_code(e, addr, addr + size))
+        engine_drop_translations(e);
     if (uc_mem_protect(e->uc, addr, size, prot & UC_PROT_ALL) != UC_ERR_OK)
         return -1;
     for (size_t i = chunk_index(e, addr); i < e->nchunks && e->chunks[i].start < addr + size; i++) {
@@ -447,13 +457,6 @@ int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot)
             c->mixed = true;
         c->may_exec |= (prot & UC_PROT_EXEC) != 0;
     }
-    /* Code translated while the pages allowed execution must not run on:
-     * translated blocks jump to each other without asking. A whole flush,
-     * because dropping the blocks of a range that then changes protection
-     * crashes Unicorn 2.1.1 (a chained jump to a dropped block; found by
-     * fuzz_nt). Protection changes of code are rare (patching). */
-    if (may_hold_code(e, addr, addr + size))
-        uc_ctl_flush_tb(e->uc);
     return 0;
 }
 

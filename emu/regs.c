@@ -102,3 +102,60 @@ void dx_regs_from_context(dx_regs *r, const dx_context *c, uint64_t teb)
     r->mxcsr = c->mxcsr ? c->mxcsr : 0x1f80;
     r->gs_base = teb;
 }
+
+static uint8_t abridged_tag_word(uint32_t full)
+{
+    uint8_t tag = 0;
+    for (int i = 0; i < 8; i++)
+        if (((full >> (2 * i)) & 3) != 3)
+            tag |= (uint8_t)(1u << i);
+    return tag;
+}
+
+void dx_regs_to_context(const dx_regs *r, dx_context *c)
+{
+    memset(c, 0, sizeof *c);
+    c->flags = DX_CONTEXT_CONTROL | DX_CONTEXT_INTEGER | DX_CONTEXT_SEGMENTS | DX_CONTEXT_FLOATING | DX_CONTEXT_DEBUG;
+    uint64_t *gpr[16] = {&c->rax, &c->rbx, &c->rcx, &c->rdx, &c->rsi, &c->rdi, &c->rbp, &c->rsp,
+                         &c->r8,  &c->r9,  &c->r10, &c->r11, &c->r12, &c->r13, &c->r14, &c->r15};
+    for (int i = 0; i < 16; i++)
+        *gpr[i] = r->gpr[i];
+    c->rip = r->rip;
+    c->eflags = r->eflags;
+    uint16_t *seg[6] = {&c->cs, &c->ss, &c->ds, &c->es, &c->fs, &c->gs};
+    for (int i = 0; i < 6; i++)
+        *seg[i] = (uint16_t)r->seg[i];
+    memcpy(c->st, r->st, sizeof c->st);
+    c->fcw = (uint16_t)r->fpu[0];
+    c->fsw = (uint16_t)r->fpu[1];
+    c->ftw = abridged_tag_word(r->fpu[2]);
+    c->fiseg = (uint16_t)r->fpu[3];
+    c->fioff = r->fpu[4];
+    c->foseg = (uint16_t)r->fpu[5];
+    c->fooff = r->fpu[6];
+    c->fop = (uint16_t)r->fpu[7];
+    memcpy(c->xmm, r->xmm, sizeof c->xmm);
+    c->mxcsr = r->mxcsr;
+}
+
+void dx_regs_load_context(dx_regs *r, const dx_context *c)
+{
+    dx_regs from;
+    dx_regs_from_context(&from, c, r->gs_base);
+    if ((c->flags & DX_CONTEXT_INTEGER) == DX_CONTEXT_INTEGER)
+        for (int i = 0; i < 16; i++)
+            if (i != DX_REG_RSP)
+                r->gpr[i] = from.gpr[i];
+    if ((c->flags & DX_CONTEXT_CONTROL) == DX_CONTEXT_CONTROL) {
+        r->gpr[DX_REG_RSP] = from.gpr[DX_REG_RSP];
+        r->rip = from.rip;
+        /* user mode keeps IF set and cannot set IOPL, VM, RF... as the kernel filters them */
+        r->eflags = (c->eflags & 0x0cd5u) | 0x202u | (c->eflags & 0x40000u);
+    }
+    if ((c->flags & DX_CONTEXT_FLOATING) == DX_CONTEXT_FLOATING) {
+        memcpy(r->st, from.st, sizeof r->st);
+        memcpy(r->fpu, from.fpu, sizeof r->fpu);
+        memcpy(r->xmm, from.xmm, sizeof r->xmm);
+        r->mxcsr = from.mxcsr;
+    }
+}

@@ -40,5 +40,10 @@ size_t dx_regs_set(dx_regs *r, int n, const uint8_t *in);
 
 /* A thread as the dump left it: GS base is its TEB, FS base 0. */
 void dx_regs_from_context(dx_regs *r, const dx_context *c, uint64_t teb);
+/* A thread's registers as Windows hands them to an exception handler (all
+ * groups), and back as NtContinue loads them: only the groups c->flags
+ * names; FS and GS bases (not in a CONTEXT) stay. */
+void dx_regs_to_context(const dx_regs *r, dx_context *c);
+void dx_regs_load_context(dx_regs *r, const dx_context *c);
 
 #endif

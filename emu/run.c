@@ -259,9 +259,18 @@ static void on_stub(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
     (void)size;
     dx_exec *e = user;
     const stub *s = stub_at(e, addr);
-    uint64_t rsp, ret;
+    uint64_t rsp, ret, value;
     if (!s || e->stopped || uc_reg_read(uc, UC_X86_REG_RSP, &rsp) != UC_ERR_OK)
         return;
+    value = s->value;
+    if (s->fn) {
+        uint64_t args[4] = {0};
+        const int ids[4] = {UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_R8, UC_X86_REG_R9};
+        for (int i = 0; i < 4; i++)
+            uc_reg_read(uc, ids[i], &args[i]);
+        if (!s->fn(s->user, e, args, &value))
+            return;
+    }
     if (uc_mem_read(uc, rsp, &ret, 8) != UC_ERR_OK) {
         e->stop->addr = rsp;
         e->stop->access = DX_ACCESS_READ;
@@ -269,7 +278,7 @@ static void on_stub(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
         return;
     }
     rsp += 8;
-    uc_reg_write(uc, UC_X86_REG_RAX, &s->value);
+    uc_reg_write(uc, UC_X86_REG_RAX, &value);
     uc_reg_write(uc, UC_X86_REG_RSP, &rsp);
     uc_reg_write(uc, UC_X86_REG_RIP, &ret);
 }
@@ -306,11 +315,11 @@ int engine_hooks(dx_exec *e, char *err, size_t errlen)
     return 0;
 }
 
-int dx_exec_stub(dx_exec *e, uint64_t addr, uint64_t value)
+static int add_stub(dx_exec *e, uint64_t addr, uint64_t value, dx_intercept_fn fn, void *user)
 {
     stub *s = stub_at(e, addr);
     if (s) {
-        s->value = value;
+        s->value = value, s->fn = fn, s->user = user;
         return 0;
     }
     stub *grown = grow(e->stubs, e->nstubs, &e->capstubs, sizeof *grown);
@@ -320,10 +329,17 @@ int dx_exec_stub(dx_exec *e, uint64_t addr, uint64_t value)
     uc_hook hook = 0;
     if (e->uc && !(hook = add_code_hook(e, on_stub, addr, addr)))
         return -1;
-    e->stubs[e->nstubs++] = (stub){addr, value, hook};
+    e->stubs[e->nstubs++] = (stub){addr, value, hook, fn, user};
     if (e->uc)
         uc_ctl_remove_cache(e->uc, addr, addr + 1);
     return 0;
+}
+
+int dx_exec_stub(dx_exec *e, uint64_t addr, uint64_t value) { return add_stub(e, addr, value, NULL, NULL); }
+
+int dx_exec_intercept(dx_exec *e, uint64_t addr, dx_intercept_fn fn, void *user)
+{
+    return add_stub(e, addr, 0, fn, user);
 }
 
 void dx_exec_stub_clear(dx_exec *e)
@@ -419,21 +435,6 @@ static bool breakpoint_hooks(dx_exec *e, bool on)
     return true;
 }
 
-/* Drop every translated block, if there are any. Dropping only the blocks
- * of each executable region would keep Unicorn 2.1.1 from zeroing (and so
- * making resident) its whole code buffer at each flush, but that buffer
- * then fills with dead blocks until Unicorn flushes it in the middle of a
- * run, and 2.1.1 then chains a jump to a block that is gone and crashes
- * (upstream issues 1923 and 2048, fixed in 2.1.2; fuzz_rsp found it here).
- * An engine that has translated nothing since its last flush skips it. */
-static void drop_translations(dx_exec *e)
-{
-    if (!e->translated)
-        return;
-    uc_ctl_flush_tb(e->uc);
-    e->translated = false;
-}
-
 /* Unicorn bakes hooks into translated blocks: a new mode drops them.
  * False if Unicorn refused a hook the mode needs; the engine is then in
  * no mode that its run could trust, and the run does not start. */
@@ -453,7 +454,7 @@ static bool set_mode(dx_exec *e, run_mode mode)
         ok = uc_hook_add(e->uc, &e->block_hook, UC_HOOK_BLOCK, on_block, e, 1, 0) == UC_ERR_OK;
     if (!ok)
         e->step_hook = e->block_hook = 0;
-    drop_translations(e);
+    engine_drop_translations(e);
     return ok;
 }
 
@@ -630,6 +631,20 @@ static void settle_stop(dx_exec *e, uc_err rc, dx_stop *stop)
     name_syscall(e, stop);
 }
 
+/* The run goes on after a handler of the layer above moved the thread. */
+static void resume_after(dx_exec *e, dx_stop *stop, dx_stop_kind expected)
+{
+    memset(stop, 0, sizeof *stop);
+    stop->kind = expected;
+    stop->pc = e->regs[e->cur].rip;
+    e->stopped = false;
+    /* A processor exception leaves the CPU inside it: start clean. */
+    if (e->cpu_dirty && e->clean)
+        uc_context_restore(e->uc, e->clean);
+    e->cpu_dirty = false;
+    regs_to_uc(e);
+}
+
 /* A system call the installed handler serves: the run goes on after it,
  * in the same budget. False: the run ends here. */
 static bool serve_syscall(dx_exec *e, dx_stop *stop, dx_stop_kind expected)
@@ -641,15 +656,40 @@ static bool serve_syscall(dx_exec *e, dx_stop *stop, dx_stop_kind expected)
     dx_exec_read(e, stop->pc, op, 2);
     int len = op[0] == 0xff && op[1] == 0x14 ? 7 : op[0] == 0x0f && op[1] == 0x05 ? 2 : dx_exec_insn_length(e, stop->pc);
     dx_syscall call = {.number = stop->syscall_nr, .pc = stop->pc, .insns = e->insns};
-    if (len <= 0 || e->on_syscall(e->on_syscall_user, e, &call, stop->detail, sizeof stop->detail) != DX_SYSCALL_RESUME)
+    if (len <= 0 || e->on_syscall(e->on_syscall_user, e, &call, stop) != DX_VERDICT_RESUME)
         return false;
     if (r->rip == stop->pc)
         r->rip += (uint64_t)len; /* the handler may have sent the thread elsewhere */
-    memset(stop, 0, sizeof *stop);
-    stop->kind = expected;
-    stop->pc = r->rip;
-    e->stopped = false;
-    regs_to_uc(e);
+    resume_after(e, stop, expected);
+    return true;
+}
+
+/* A fault first chance (a second chance is the guest's own verdict). */
+static bool is_exception(const dx_stop *stop)
+{
+    if (stop->unhandled)
+        return false;
+    switch (stop->kind) {
+    case DX_STOP_ACCESS: case DX_STOP_DIVIDE: case DX_STOP_INVALID_OPCODE: case DX_STOP_INT3: return true;
+    default: return false;
+    }
+}
+
+/* A fault the installed handler delivers to the guest: the run goes on
+ * in the guest's dispatcher. False: the run ends here. */
+static bool serve_exception(dx_exec *e, dx_stop *stop, dx_stop_kind expected)
+{
+    if (!is_exception(stop) || !e->on_exception || atomic_load(&e->interrupt))
+        return false;
+    dx_regs *r = &e->regs[e->cur];
+    uint64_t rip = r->rip;
+    r->rip = stop->pc; /* an int3 has run; Windows reports it at the int3 */
+    if (e->on_exception(e->on_exception_user, e, stop) != DX_VERDICT_RESUME) {
+        if (stop->kind == DX_STOP_INT3 && r->rip == stop->pc)
+            r->rip = rip;
+        return false;
+    }
+    resume_after(e, stop, expected);
     return true;
 }
 
@@ -692,7 +732,7 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     e->timed_out = false;
     do
         settle_stop(e, run_stretch(e, m, deadline), stop);
-    while (serve_syscall(e, stop, expected));
+    while (serve_syscall(e, stop, expected) || serve_exception(e, stop, expected));
     atomic_store(&e->interrupt, false);
     if (e->trace)
         trace_summary(e, stop->insns, seconds_now() - t0);
@@ -704,6 +744,12 @@ void dx_exec_on_syscall(dx_exec *e, dx_syscall_fn fn, void *user)
 {
     e->on_syscall = fn;
     e->on_syscall_user = user;
+}
+
+void dx_exec_on_exception(dx_exec *e, dx_exception_fn fn, void *user)
+{
+    e->on_exception = fn;
+    e->on_exception_user = user;
 }
 
 static int begin_run(dx_exec *e, dx_stop *stop)

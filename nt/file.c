@@ -107,7 +107,22 @@ static uint32_t read_file(nt_call *c)
     return 0xc0000011u;
 }
 
+/* __wine_dbg_write(text, length): Wine's own debug log (an ERR or FIXME
+ * line from its ntdll). Not the program's output: shown in the trace. */
+static uint32_t wine_debug_write(nt_call *c)
+{
+    char text[256];
+    uint64_t len = c->args[1] < sizeof text - 1 ? c->args[1] : sizeof text - 1;
+    if (!nt_read(c, c->args[0], text, len))
+        return 0;
+    while (len && text[len - 1] == '\n')
+        len--;
+    nt_trace(c, "\"%.*s\"", (int)len, text);
+    return (uint32_t)c->args[1];
+}
+
 const nt_service nt_file_services[] = {
+    {"__wine_dbg_write", wine_debug_write, 2},
     {"NtQueryVolumeInformationFile", query_volume_information, 5},
     {"NtReadFile", read_file, 9},
     {"NtWriteFile", write_file, 9},

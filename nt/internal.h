@@ -61,6 +61,8 @@ struct dx_nt {
     uint64_t run_insns; /* the instruction count at the last service of this run */
     uint64_t services; /* served since the dump */
     uint64_t console_handles[3]; /* the PEB's StandardInput, Output, Error */
+    uint64_t dispatcher; /* ntdll!KiUserExceptionDispatcher, 0 if the dump has none */
+    uint64_t exceptions; /* delivered since the dump */
     nt_object *objects; /* by handle: OBJECT_HANDLES + 4 * index */
     size_t nobjects;
     dx_buf line; /* the trace line being built */
@@ -74,6 +76,8 @@ typedef struct nt_call {
     char *detail; /* for a stop: why */
     size_t detaillen;
     bool stop;    /* the service ended the run (detail says why) */
+    dx_stop *stop_out; /* the run's stop, for a service that rewrites all of it */
+    bool regs_loaded;  /* the service loaded every register (NtContinue): RAX is not its status */
 } nt_call;
 
 typedef uint32_t (*nt_service_fn)(nt_call *c);
@@ -94,9 +98,9 @@ void nt_trace(nt_call *c, const char *fmt, ...) __attribute__((format(printf, 2,
 
 /* The services, one file per subsystem. */
 extern const nt_service nt_memory_services[], nt_time_services[], nt_process_services[], nt_file_services[],
-    nt_system_services[], nt_sync_services[];
+    nt_system_services[], nt_sync_services[], nt_exception_services[];
 extern const size_t nt_memory_count, nt_time_count, nt_process_count, nt_file_count, nt_system_count,
-    nt_sync_count;
+    nt_sync_count, nt_exception_count;
 
 /* time.c */
 void nt_clock_init(dx_nt *nt);
@@ -109,5 +113,7 @@ bool nt_object_close(dx_nt *nt, uint64_t handle);
 void nt_objects_free(dx_nt *nt);
 /* memory.c */
 void nt_allocs_free(dx_nt *nt);
+/* exception.c: find the dump's dispatcher, take the executor's faults */
+int nt_exceptions_init(dx_nt *nt);
 
 #endif

@@ -24,6 +24,7 @@ static const struct {
     {nt_file_services, &nt_file_count},
     {nt_system_services, &nt_system_count},
     {nt_sync_services, &nt_sync_count},
+    {nt_exception_services, &nt_exception_count},
 };
 
 #define NSUBSYSTEMS (sizeof subsystems / sizeof subsystems[0])
@@ -179,37 +180,42 @@ static void name_unknown(dx_nt *nt, const dx_syscall *call, char *detail, size_t
     char *plus = strchr(where, '+'), *bang = strchr(where, '!');
     if (plus)
         *plus = 0;
-    snprintf(detail, len, "system call %s (0x%x) %s", bang ? bang + 1 : where, call->number, why);
+    snprintf(detail, len, "system call %.120s (0x%x) %s", bang ? bang + 1 : where, call->number, why);
 }
 
-static dx_syscall_verdict on_syscall(void *user, dx_exec *e, const dx_syscall *call, char *detail, size_t detaillen)
+static dx_verdict on_syscall(void *user, dx_exec *e, const dx_syscall *call, dx_stop *stop)
 {
     dx_nt *nt = user;
     if (call->number < nt->nnumbers && nt->stubbed[call->number]) {
         dx_exec_regs(e, dx_exec_current_thread(e))->gpr[DX_REG_RAX] = nt->stub_status[call->number];
         if (nt->opt.trace)
             fprintf(nt->opt.trace, "service 0x%x = 0x%08x (stubbed)\n", call->number, nt->stub_status[call->number]);
-        return DX_SYSCALL_RESUME;
+        return DX_VERDICT_RESUME;
     }
     if (nt->opt.policy == DX_SYSCALLS_STOP) {
-        name_unknown(nt, call, detail, detaillen, "reached (system calls are set to stop)");
-        return DX_SYSCALL_STOP;
+        name_unknown(nt, call, stop->detail, sizeof stop->detail, "reached (system calls are set to stop)");
+        return DX_VERDICT_STOP;
     }
     unsigned idx = call->number < nt->nnumbers ? nt->by_number[call->number] : 0;
     if (!idx) {
-        name_unknown(nt, call, detail, detaillen, "is not emulated");
-        return DX_SYSCALL_STOP;
+        name_unknown(nt, call, stop->detail, sizeof stop->detail, "is not emulated");
+        return DX_VERDICT_STOP;
     }
     const nt_service *s = service_at(idx - 1);
-    nt_call c = {.nt = nt, .regs = dx_exec_regs(e, dx_exec_current_thread(e)), .detail = detail, .detaillen = detaillen};
+    nt_call c = {.nt = nt,
+                 .regs = dx_exec_regs(e, dx_exec_current_thread(e)),
+                 .detail = stop->detail,
+                 .detaillen = sizeof stop->detail,
+                 .stop_out = stop};
     nt_clock_tick(nt, call->insns);
     uint32_t status = fetch_args(&c, s->nargs) ? s->fn(&c) : STATUS_ACCESS_VIOLATION;
     trace_call(&c, s, status);
     if (c.stop)
-        return DX_SYSCALL_STOP;
-    c.regs->gpr[DX_REG_RAX] = status;
+        return DX_VERDICT_STOP;
+    if (!c.regs_loaded)
+        c.regs->gpr[DX_REG_RAX] = status;
     nt->services++;
-    return DX_SYSCALL_RESUME;
+    return DX_VERDICT_RESUME;
 }
 
 /* The PEB's standard handles: writes to them are the guest's console. */
@@ -235,6 +241,12 @@ int dx_nt_new(dx_exec *e, const dx_nt_options *o, dx_nt **out, char *err, size_t
         nt->opt = *o;
     nt_clock_init(nt);
     find_console(nt);
+    if (nt_exceptions_init(nt) != 0) {
+        dx_nt_free(nt);
+        if (err)
+            snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     dx_exec_on_syscall(e, on_syscall, nt);
     *out = nt;
     return 0;
@@ -244,8 +256,10 @@ void dx_nt_free(dx_nt *nt)
 {
     if (!nt)
         return;
-    if (nt->exec)
+    if (nt->exec) {
         dx_exec_on_syscall(nt->exec, NULL, NULL);
+        dx_exec_on_exception(nt->exec, NULL, NULL);
+    }
     nt_allocs_free(nt);
     nt_objects_free(nt);
     free(nt->by_number);

@@ -134,6 +134,13 @@ static int cmd_set(dx_target *t, char **argv, size_t argc, dx_buf *out)
         dx_buf_printf(out, "syscalls = %s\n", argv[2]);
         return 0;
     }
+    if (argc == 3 && !strcmp(argv[1], "exceptions") && (!strcmp(argv[2], "dispatch") || !strcmp(argv[2], "stop"))) {
+        t->config.exceptions = !strcmp(argv[2], "stop") ? DX_EXCEPTIONS_STOP : DX_EXCEPTIONS_DISPATCH;
+        dx_buf_printf(out, "exceptions = %s (monitor call; continue and step stop first chance, as a "
+                           "debugger does: pass the signal on to deliver it)\n",
+                      argv[2]);
+        return 0;
+    }
     if (argc == 3 && !strcmp(argv[1], "max-insns")) {
         errno = 0;
         unsigned long long n = strtoull(argv[2], &end, 0);
@@ -144,7 +151,8 @@ static int cmd_set(dx_target *t, char **argv, size_t argc, dx_buf *out)
         }
     }
     dx_buf_printf(out, "usage: monitor set max-insns N   (0 = no limit)\n"
-                       "       monitor set syscalls emulate|stop\n");
+                       "       monitor set syscalls emulate|stop\n"
+                       "       monitor set exceptions dispatch|stop\n");
     return -1;
 }
 
@@ -238,7 +246,8 @@ static const struct {
     {"info", "mappings  the same as regions", cmd_info},
     {"exception", "the dump's exception", cmd_exception},
     {"trace", "on|off [FILE]  trace executed instructions (to the server's stderr or FILE)", cmd_trace},
-    {"set", "max-insns N | syscalls emulate|stop  instruction limit (0 = none); system call policy", cmd_set},
+    {"set", "max-insns N | syscalls emulate|stop | exceptions dispatch|stop  instruction limit (0 = none); "
+            "system call and exception policy", cmd_set},
     {"syscalls", "[on|off]  emulated services; trace system calls to this console", cmd_syscalls},
     {"stub", "FUNCTION VALUE  the function (or NtXxx service) returns VALUE at once", cmd_stub},
     {"unstub", "FUNCTION  run it again", cmd_unstub},

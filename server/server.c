@@ -417,6 +417,7 @@ static conn *conn_new(server *srv)
         .libraries_with_symbols_only = srv->opt.libraries_with_symbols_only,
         .unix_names = !srv->opt.rsp.osabi_windows,
         .syscalls = srv->opt.syscalls,
+        .exceptions = srv->opt.exceptions,
         .trace_syscalls = srv->opt.trace_syscalls,
         .stubs = srv->opt.stubs,
         .nstubs = srv->opt.nstubs,

@@ -18,6 +18,7 @@ typedef struct dx_server_options {
     bool libraries_with_symbols_only; /* list only modules found in symbols_dir */
     unsigned max_sessions;            /* connections served at once; 0 = DX_DEFAULT_MAX_SESSIONS */
     dx_syscall_policy syscalls;       /* what a session does at a system call */
+    dx_exception_policy exceptions;   /* what a monitor call does at an exception */
     bool trace_syscalls;              /* every session's system calls to stderr */
     const char *const *stubs;         /* --stub FUNCTION=VALUE, for every session */
     size_t nstubs;

@@ -58,6 +58,7 @@ void dx_stop_to_rsp(const dx_target *t, const dx_stop *s, rsp_stop *out)
     case DX_STOP_DIVIDE: out->signal = SIGFPE_; break;
     case DX_STOP_INVALID_OPCODE: case DX_STOP_ERROR: out->signal = SIGILL_; break;
     case DX_STOP_INTERRUPTED: out->signal = SIGINT_; break;
+    case DX_STOP_EXCEPTION: out->signal = exception_signal(s->code); break;
     }
     if (s->kind != DX_STOP_STEP && s->kind != DX_STOP_BREAKPOINT && s->kind != DX_STOP_INTERRUPTED) {
         dx_buf why = {0};
@@ -67,51 +68,39 @@ void dx_stop_to_rsp(const dx_target *t, const dx_stop *s, rsp_stop *out)
     }
 }
 
-/* The EXCEPTION_RECORD Windows would have raised for a stop, if any. */
-static bool record_from_stop(const dx_stop *s, dx_exception *x)
+/* A stop the guest's handlers could take, were the exception passed on. */
+static bool is_guest_exception(const dx_stop *s)
 {
-    static const uint32_t access_codes[] = {0, 1, 8}; /* read, write, execute */
-    memset(x, 0, sizeof *x);
-    x->address = s->pc;
     switch (s->kind) {
-    case DX_STOP_ACCESS:
-        x->code = 0xc0000005;
-        x->nparams = 2;
-        x->params[0] = access_codes[s->access];
-        x->params[1] = s->addr;
-        return true;
-    case DX_STOP_STACK_OVERFLOW: x->code = 0xc00000fd; return true;
-    case DX_STOP_DIVIDE: x->code = 0xc0000094; return true;
-    case DX_STOP_INVALID_OPCODE: x->code = 0xc000001d; return true;
-    case DX_STOP_INT3: case DX_STOP_BREAKPOINT: x->code = 0x80000003; return true;
-    case DX_STOP_STEP: case DX_STOP_WATCHPOINT: x->code = 0x80000004; return true;
+    case DX_STOP_ACCESS: case DX_STOP_DIVIDE: case DX_STOP_INVALID_OPCODE: case DX_STOP_INT3: case DX_STOP_EXCEPTION:
+        return !s->unhandled;
     default: return false;
     }
 }
-
-static bool is_fault(int signal) { return signal == SIGSEGV_ || signal == SIGFPE_ || signal == SIGILL_; }
 
 static void set_last_from_dump(dx_target *t)
 {
     stop_from_dump(t->dump, &t->last);
     const dx_exception *x = dx_dump_exception(t->dump);
+    t->deliverable = false;
     if (x) {
         t->record = *x;
-        t->has_record = true;
+        t->has_record = t->deliverable = true;
     }
 }
 
 static void on_console(void *user, int fd, const char *text, size_t len)
 {
-    (void)fd;
     dx_target *t = user;
     dx_buf_append(&t->job.console, text, len);
+    if (fd == DX_NT_DEBUG_STRING && (!len || text[len - 1] != '\n'))
+        dx_buf_append(&t->job.console, "\n", 1); /* a debugger shows each debug string on its own line */
 }
 
 static dx_nt_options nt_options(dx_target *t)
 {
-    return (dx_nt_options){.policy = t->config.syscalls, .trace = t->config.trace_syscalls ? stderr : NULL,
-                           .console = on_console, .user = t};
+    return (dx_nt_options){.policy = t->config.syscalls, .exceptions = t->config.exceptions,
+                           .trace = t->config.trace_syscalls ? stderr : NULL, .console = on_console, .user = t};
 }
 
 /* The session's Windows over its executor: settings and stubs as configured. */
@@ -119,9 +108,9 @@ static int attach_nt(dx_target *t, char *err, size_t errlen)
 {
     char why[DX_ERRLEN];
     dx_nt_options nto = nt_options(t);
+    dx_exec_stub_clear(t->exec); /* a reused engine's; nt/ sets its own */
     if (dx_nt_new(t->exec, &nto, &t->nt, why, sizeof why) != 0)
         goto fail;
-    dx_exec_stub_clear(t->exec);
     for (size_t i = 0; i < t->config.nstubs; i++)
         if (dx_nt_stub(t->nt, t->config.stubs[i], why, sizeof why) != 0)
             goto fail;
@@ -280,22 +269,23 @@ static void last_stop(void *ctx, uint32_t tid, rsp_stop *out)
     }
 }
 
-/* Resuming a thread stopped by a fault: passing the signal on (gdb's
- * default for SIGSEGV) runs the faulting instruction again, which faults
- * again, as an unhandled exception would; resuming without a signal
- * (`signal 0`) moves past the instruction. No SEH dispatch is emulated. */
+/* Resuming a thread stopped by an exception, first chance, as a Windows
+ * debugger does: passing its signal on (gdb's default for SIGSEGV, a C
+ * packet) delivers the exception to the guest's own handlers; resuming
+ * without it runs the faulting instruction again. */
 static int resume(void *ctx, uint32_t tid, bool step, int signal)
 {
     dx_target *t = ctx;
     if (tid && dx_exec_select_thread(t->exec, tid) != 0)
         return -1;
     uint32_t cur = dx_exec_current_thread(t->exec);
-    if (signal == 0 && is_fault(t->last.signal) && t->last.tid == cur) {
-        dx_regs *r = dx_exec_regs(t->exec, cur);
-        int len = dx_exec_insn_length(t->exec, r->rip);
-        if (len > 0)
-            r->rip += (uint64_t)len;
-        t->last.signal = SIGTRAP_;
+    if (signal && signal == t->last.signal && t->deliverable && t->last.tid == cur) {
+        char err[DX_ERRLEN];
+        if (t->record.code == 0x80000003)
+            dx_exec_regs(t->exec, cur)->rip = t->record.address; /* Windows reports an int3 at itself */
+        if (dx_nt_raise(t->nt, &t->record, err, sizeof err) != 0)
+            return -1;
+        t->deliverable = false;
     }
     t->job.kind = step ? DX_JOB_STEP : DX_JOB_CONTINUE;
     return RSP_ASYNC;
@@ -451,6 +441,9 @@ const rsp_target_ops dx_target_ops = {
 
 void dx_target_run_job(dx_target *t)
 {
+    /* A debugger's own runs stop at an exception first chance, as under a
+     * Windows debugger; a monitor call runs as the configuration says. */
+    dx_nt_options_of(t->nt)->exceptions = t->job.kind == DX_JOB_CALL ? t->config.exceptions : DX_EXCEPTIONS_STOP;
     switch (t->job.kind) {
     case DX_JOB_STEP: dx_exec_step(t->exec, &t->job.stop); break;
     case DX_JOB_CONTINUE: dx_exec_continue(t->exec, &t->job.stop); break;
@@ -488,7 +481,8 @@ void dx_target_finish_job(dx_target *t, rsp_session *s, dx_buf *out)
             dx_buf_reset(&t->job.console);
         }
         dx_stop_to_rsp(t, &t->job.stop, &t->last);
-        t->has_record = record_from_stop(&t->job.stop, &t->record);
+        t->has_record = dx_nt_exception_of(&t->job.stop, &t->record);
+        t->deliverable = is_guest_exception(&t->job.stop);
         rsp_session_stopped(s, &t->last, out);
     }
 }

@@ -20,6 +20,7 @@ typedef struct dx_target_config {
     bool unix_names; /* name modules to gdb as /C:/dir/file.dll: a gdb without
                         the Windows OS ABI takes C:\dir\file.dll as relative */
     dx_syscall_policy syscalls;
+    dx_exception_policy exceptions; /* for monitor call; a debugger's runs stop first chance */
     bool trace_syscalls; /* to stderr */
     const char *const *stubs; /* --stub FUNCTION=VALUE ... */
     size_t nstubs;
@@ -54,6 +55,7 @@ typedef struct dx_target {
     rsp_stop last; /* why the target is stopped, for '?' */
     dx_exception record; /* the Windows exception behind the last stop, for $_siginfo */
     bool has_record;
+    bool deliverable; /* the record is a guest exception, first chance: C/S packets pass it on */
     FILE *trace_file;
     FILE *syscall_log; /* `monitor syscalls on`: lines for the client's console */
     char *syscall_text;

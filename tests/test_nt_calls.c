@@ -44,8 +44,10 @@ typedef struct session {
 
 static void on_console(void *user, int fd, const char *text, size_t len)
 {
-    (void)fd;
-    dx_buf_append(&((session *)user)->console, text, len);
+    dx_buf *out = &((session *)user)->console;
+    if (fd == DX_NT_DEBUG_STRING)
+        dx_buf_printf(out, "[debug] ");
+    dx_buf_append(out, text, len);
 }
 
 static void open_session(session *s, uint64_t max_insns, uint64_t max_mb)
@@ -130,6 +132,12 @@ static void check_case(const char *name, const mj *c, uint64_t max_insns)
         if (strcmp(dx_buf_str(&s.console), want))
             fail_msg("%s: the console shows '%s', the guest wrote '%s'", name, dx_buf_str(&s.console), want);
     }
+    if (!strcmp(name, "debug_print")) {
+        char want[128];
+        snprintf(want, sizeof want, "[debug] %s", printed);
+        if (strcmp(dx_buf_str(&s.console), want))
+            fail_msg("debug_print: the debugger saw '%s', the guest wrote '%s'", dx_buf_str(&s.console), want);
+    }
     close_session(&s);
 }
 
@@ -143,7 +151,7 @@ static void test_native_results(void **state)
         const mj *cases = mj_get(mj_at(fns, fi), "cases");
         for (size_t ci = 0; ci < mj_len(cases); ci++) {
             const mj *c = mj_at(cases, ci);
-            if (!mj_get(c, "needs_nt"))
+            if (!mj_get(c, "needs_nt") || mj_get(c, "expect_exception"))
                 continue;
             for (int m = 0; m < 2; m++)
                 check_case(mj_key_at(fns, fi), c, modes[m]);
