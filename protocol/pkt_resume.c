@@ -26,7 +26,9 @@ static const char *lldb_reason(const rsp_stop *stop)
     case RSP_STOP_WATCH:
     case RSP_STOP_RWATCH:
     case RSP_STOP_AWATCH: return "watchpoint";
-    default: return stop->signal == 5 ? "trace" : stop->signal == 2 ? "signal" : "exception";
+    /* a signal, not "exception": lldb then passes it on when it continues,
+     * as gdb does, which delivers the exception to the guest's handlers */
+    default: return stop->signal == 5 ? "trace" : "signal";
     }
 }
 
@@ -139,13 +141,15 @@ static int vcont_query(rsp_session *s, const char *pkt, size_t len, dx_buf *repl
 
 /* vCont;action[:tid]... All-stop with one thread running at a time: a step
  * action (for its thread, or the current one) wins over continue, as gdb's
- * `vCont;s:1a0;c` means "step 1a0, keep the others stopped". */
+ * `vCont;s:1a0;c` means "step 1a0, keep the others stopped"; then one
+ * that passes a signal on, as lldb's `vCont;c:e4;C0b:24` after a fault of
+ * thread 24 means "deliver it there". */
 static int vcont(rsp_session *s, const char *pkt, size_t len, dx_buf *reply)
 {
     (void)len;
     bool step = false, any = false;
     uint32_t tid = 0;
-    int signal = 0;
+    int signal = 0, best = -1;
     for (const char *p = pkt + 5; *p == ';'; ) {
         char action = *++p;
         uint64_t sig = 0, t = 0;
@@ -164,7 +168,9 @@ static int vcont(rsp_session *s, const char *pkt, size_t len, dx_buf *reply)
         if (action != 'c' && action != 'C' && action != 's' && action != 'S')
             break;
         bool is_step = action == 's' || action == 'S';
-        if (!any || (is_step && !step)) {
+        int rank = is_step ? 2 : sig ? 1 : 0;
+        if (rank > best) {
+            best = rank;
             step = is_step;
             tid = (uint32_t)t;
             signal = (int)sig;

@@ -4,7 +4,8 @@
 #  1. Debian packages (build-essential cmake pkg-config libcapstone-dev
 #     libuv1-dev libcmocka-dev libjansson-dev xz-utils gdb lldb python3 clang
 #     libclang-rt-14-dev for libFuzzer, gdb-mingw-w64 for the Windows-aware
-#     gdb of the tests): only the missing
+#     gdb of the tests, gcc-mingw-w64-x86-64-win32 for the check of Windows
+#     structure layouts against mingw-w64's headers): only the missing
 #     ones are installed.  As root: apt-get update && apt-get install -y.
 #     Not root: prints the sudo command to run and exits 1.
 #  2. Unicorn >= 2.1.  If pkg-config already finds one, nothing is done.
@@ -42,7 +43,8 @@ unicorn_suite=trixie
 unicorn_min=2.1
 unicorn_pkgs=(libunicorn2t64 libunicorn-dev)
 debian_pkgs=(build-essential cmake pkg-config libcapstone-dev libuv1-dev
-             libcmocka-dev libjansson-dev xz-utils gdb lldb python3 clang libclang-rt-14-dev gdb-mingw-w64)
+             libcmocka-dev libjansson-dev xz-utils gdb lldb python3 clang libclang-rt-14-dev gdb-mingw-w64
+             gcc-mingw-w64-x86-64-win32)
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 skip_apt=${DUMPEXEC_SKIP_APT:-0}

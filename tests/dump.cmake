@@ -44,3 +44,15 @@ if(Python3_Interpreter_FOUND)
 else()
   message(WARNING "python3 not found: the dump_exec CLI tests are not registered")
 endif()
+
+# CONTEXT and EXCEPTION_RECORD offsets against mingw-w64's own winnt.h, at
+# compile time (setup-deps.sh installs the cross compiler).
+find_program(DX_MINGW_CC x86_64-w64-mingw32-gcc)
+if(DX_MINGW_CC)
+  add_test(NAME test_winnt_layout
+    COMMAND ${DX_MINGW_CC} -fsyntax-only -Wall -Werror -I${CMAKE_SOURCE_DIR}/dump
+      ${CMAKE_CURRENT_SOURCE_DIR}/test_winnt_layout.c)
+else()
+  add_test(NAME test_winnt_layout COMMAND ${CMAKE_COMMAND} -E echo "x86_64-w64-mingw32-gcc not found: skipped")
+  set_tests_properties(test_winnt_layout PROPERTIES SKIP_REGULAR_EXPRESSION "skipped")
+endif()

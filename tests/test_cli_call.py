@@ -254,6 +254,48 @@ rc, out, err = run(DUMP, "ntdll!NtCreateUserProcess")
 check(rc == 3 and "system call NtCreateUserProcess" in err and "is not emulated" in err,
       "a service nt/ does not emulate stops, named", rc, err)
 
+# Exceptions reach the dump's own handlers, with the native results:
+# a vectored handler that repairs a faulting load, RaiseException it
+# continues, g++'s throw/catch and a throw through frames with destructors.
+for name, extra in (("veh_repair_load", []), ("veh_raise", []), ("veh_raise_loop", []), ("cxx_catch", []),
+                    ("cxx_unwind", ["--max-insns", "1000000"])):
+    c = case(name)
+    words = [a["dec"] if "dec" in a else a["hex"] for a in c["args"]]
+    want, width = result_int(c)
+    rc, out, err = run(*extra, DUMP, f"testprog!{name}", *words)
+    m = re.search(r"^Return value: 0x([0-9a-f]+)", out, re.M)
+    got = int(m.group(1), 16) & ((1 << width) - 1) if m else None
+    check(rc == 0 and got == want, f"{name}: {got} == {want:#x} through the dump's handlers", rc, out, err)
+
+# OutputDebugStringA returns, and its text is shown as a debugger shows it.
+c = case("debug_print")
+rc, out, err = run(DUMP, "testprog!debug_print", "testprog!g_debug_msg")
+check(rc == 0 and f"[guest debug string] {c['arg0_string']}\n" in out and "Return value: 0x7 " in out,
+      "OutputDebugStringA: returns 7, the string shown", rc, out, err)
+
+# Nobody handles these: the call ends naming the original exception at its
+# original instruction, exit status 3.
+x = case("raise_unhandled")["expect_exception"]
+rc, out, err = run(DUMP, "testprog!raise_unhandled")
+check(rc == 3 and f"unhandled exception 0xe0000bad at {x['address']}:" in err,
+      "an unhandled RaiseException is named with its code where it was raised", rc, out, err)
+x = case("div_zero")["expect_exception"]
+rc, out, err = run(DUMP, "testprog!div_zero", "7", "0")
+check(rc == 3 and f"unhandled integer divide error at {x['address']}: idiv" in err,
+      "an unhandled divide error is still named at its idiv", rc, out, err)
+x = case("null_read")["expect_exception"]
+rc, out, err = run(DUMP, "testprog!null_read")
+check(rc == 3 and f"unhandled access violation reading 0x0 at {x['address']}:" in err,
+      "an unhandled access violation is named at its instruction", rc, out, err)
+
+# --exceptions stop: the first-chance stop, before any handler runs.
+c = case("veh_repair_load")
+rc, out, err = run("--exceptions", "stop", DUMP, "testprog!veh_repair_load", c["args"][0]["hex"])
+check(rc == 3 and f"access violation reading {c['fault_address']} at {M['functions']['veh_repair_load']['address']}"
+      in err and "unhandled" not in err, "--exceptions stop keeps the first-chance stop", rc, out, err)
+rc, out, err = run("--exceptions", "maybe", DUMP, "testprog!add2", "1", "2")
+check(rc == 2 and "--exceptions" in err, "--exceptions takes dispatch or stop", rc, err)
+
 # Opt-in (DX_SLOW=1; minutes under ASan): zero-filled pages are mapped one
 # by one, and Unicorn aborts the process at 4096 mappings. A session that
 # writes 16 MiB of unmapped memory must stop (memory limit) or return,

@@ -353,6 +353,69 @@ static void test_stop_policy(void **state)
     close_session(&s);
 }
 
+static dx_stop call_stop(session *s, const char *fn, const dx_arg *args, size_t nargs)
+{
+    dx_call_result r;
+    dx_exec_call(s->e, addr_of(fn), args, nargs, NULL, &r);
+    dx_stop stop = r.stop;
+    dx_call_result_free(&r);
+    return stop;
+}
+
+static uint64_t manifest_u64(const char *fn, const char *path)
+{
+    char full[256];
+    snprintf(full, sizeof full, "functions.%s.cases.0.%s", fn, path);
+    return mj_path_u64(g_m, full);
+}
+
+/* What the guest's handlers decline ends the call, named as it happened;
+ * --exceptions stop keeps the first-chance stop; the thread's TEB is its
+ * own again after a call ran on the scratch stack. */
+static void test_exceptions(void **state)
+{
+    (void)state;
+    session s;
+    open_session(&s, 1000000, 0);
+    dx_stop st = call_stop(&s, "testprog!raise_unhandled", NULL, 0);
+    assert_int_equal(st.kind, DX_STOP_EXCEPTION);
+    assert_true(st.unhandled);
+    assert_int_equal(st.code, manifest_u64("raise_unhandled", "expect_exception.code"));
+    assert_int_equal(st.pc, manifest_u64("raise_unhandled", "expect_exception.address"));
+    dx_arg div[2] = {int_arg(7), int_arg(0)};
+    st = call_stop(&s, "testprog!div_zero", div, 2);
+    assert_int_equal(st.kind, DX_STOP_DIVIDE);
+    assert_true(st.unhandled);
+    assert_int_equal(st.pc, manifest_u64("div_zero", "expect_exception.address"));
+    st = call_stop(&s, "testprog!null_write", NULL, 0);
+    assert_int_equal(st.kind, DX_STOP_ACCESS);
+    assert_int_equal(st.access, DX_ACCESS_WRITE);
+    assert_true(st.unhandled);
+    assert_int_equal(st.pc, manifest_u64("null_write", "expect_exception.address"));
+
+    dx_arg magic = int_arg(manifest_u64("veh_repair_load", "fault_address"));
+    dx_nt_options_of(s.nt)->exceptions = DX_EXCEPTIONS_STOP;
+    st = call_stop(&s, "testprog!veh_repair_load", &magic, 1);
+    assert_int_equal(st.kind, DX_STOP_ACCESS);
+    assert_false(st.unhandled);
+    assert_int_equal(st.addr, magic.i);
+    assert_int_equal(st.pc, addr_of("testprog!veh_repair_load"));
+    dx_nt_options_of(s.nt)->exceptions = DX_EXCEPTIONS_DISPATCH;
+    assert_int_equal(call_ok(&s, "testprog!veh_repair_load", &magic, 1), 42);
+
+    /* NtContinue and NtRaiseException probe what the guest passes. */
+    dx_arg wild[3] = {int_arg(0x10), int_arg(0), int_arg(1)};
+    assert_int_equal((uint32_t)call_ok(&s, "ntdll!NtContinue", wild, 2), STATUS_ACCESS_VIOLATION);
+    assert_int_equal((uint32_t)call_ok(&s, "ntdll!NtRaiseException", wild, 3), STATUS_ACCESS_VIOLATION);
+
+    const dx_thread *t = dx_dump_default_thread(g_dump);
+    uint64_t tib[3], dumped[3];
+    assert_int_equal(dx_exec_read(s.e, t->teb, tib, sizeof tib), sizeof tib);
+    assert_int_equal(dx_dump_read(g_dump, t->teb, dumped, sizeof dumped), sizeof dumped);
+    assert_memory_equal(tib, dumped, sizeof tib);
+    close_session(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_stop_policy),
         cmocka_unit_test(test_events_and_waits),
         cmocka_unit_test(test_system_and_console),
+        cmocka_unit_test(test_exceptions),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

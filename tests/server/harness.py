@@ -345,13 +345,15 @@ def gdb_batch(port, cmds, timeout=60, connect=True, setup=()):
     return t
 
 
-def lldb_batch(port, cmds, timeout=60):
+def lldb_batch(port, cmds, timeout=60, after_crash=()):
     """lldb --batch -o 'gdb-remote HOST:PORT' -o cmd...; .section(i) is cmds[i]'s output
-    (lldb echoes each command as `(lldb) cmd`). section(-1)... use .connect for gdb-remote's."""
-    all_cmds = ["gdb-remote %s:%d" % (HOST, port)] + list(cmds)
+    (lldb echoes each command as `(lldb) cmd`). section(-1)... use .connect for gdb-remote's.
+    after_crash: commands lldb runs (-k) once the process stops with a signal, which
+    ends the -o list; their sections follow cmds'."""
+    all_cmds = ["gdb-remote %s:%d" % (HOST, port)] + list(cmds) + list(after_crash)
     args = ["lldb", "--no-lldbinit", "--batch"]
-    for c in all_cmds:
-        args += ["-o", c]
+    for i, c in enumerate(all_cmds):
+        args += ["-k" if i > len(cmds) else "-o", c]
     text, rc, timed_out = _run(args, timeout)
     text = "\n".join(l for l in text.splitlines() if not LLDB_NOISE.match(l))
     # Split on the echoed command lines, in order.

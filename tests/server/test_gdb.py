@@ -303,6 +303,37 @@ def monitor_call_across_system_calls(cfg):
 
 
 @test
+def exceptions_reach_the_dumps_handlers(cfg):
+    m = cfg.manifest("full")
+    fns = m.data["functions"]
+    repair = fns["veh_repair_load"]
+    with Server(cfg, cfg.dump("full")) as srv:
+        t = gdb_batch(srv.port, ["monitor call testprog!veh_repair_load 0x5a5a0000", "monitor call testprog!veh_raise 41",
+                                 "monitor call testprog!debug_print testprog!g_debug_msg",
+                                 "monitor call testprog!raise_unhandled", "monitor set exceptions stop",
+                                 "monitor call testprog!veh_repair_load 0x5a5a0000", "monitor set exceptions dispatch"])
+        check("Return value: 0x2a " in t.section(0), "monitor call: the dump's vectored handler repairs the load",
+              t.section(0))
+        check("Return value: 0x2a " in t.section(1), "monitor call: RaiseException continued by it", t.section(1))
+        check(fns["debug_print"]["cases"][0]["arg0_string"] in t.section(2) and "Return value: 0x7 " in t.section(2),
+              "monitor call: OutputDebugStringA's text reaches gdb's console", t.section(2))
+        check("unhandled exception 0xe0000bad" in t.section(3), "monitor call: an unhandled exception is named",
+              t.section(3))
+        check("access violation reading 0x5a5a0000 at %s" % repair["address"] in t.section(5)
+              and "unhandled" not in t.section(5), "monitor set exceptions stop: the first-chance stop", t.section(5))
+        # A hand-set call: the fault stops first chance as SIGSEGV; continuing
+        # passes the signal on, the handler repairs the load, the function
+        # returns to the breakpoint its return address holds.
+        t = gdb_batch(srv.port, ["set $ret = $pc", "set $sp = $sp - 0x28", "set *(long long *)$sp = $ret",
+                                 "break *$ret", "set $rcx = 0x5a5a0000", "set $pc = %s" % repair["address"],
+                                 "continue", "continue", "p/x $rax", "p/x $pc == $ret"])
+        check("SIGSEGV" in t.section(6) and "veh_repair_load" in t.section(6),
+              "a hand-set call stops first chance with SIGSEGV", t.section(6))
+        check("Breakpoint 1" in t.section(7) and "= 0x2a" in t.section(8) and "= 0x1" in t.section(9),
+              "continue delivers it: the function returns the repaired value", t)
+
+
+@test
 def monitor_listings(cfg):
     m = cfg.manifest("full")
     with Server(cfg, cfg.dump("full")) as srv:

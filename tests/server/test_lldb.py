@@ -116,6 +116,22 @@ def monitor_via_process_plugin_packet(cfg):
 
 
 @test
+def a_fault_passed_on_reaches_the_guests_handler(cfg):
+    m = cfg.manifest("full")
+    fns = m.data["functions"]
+    repair, ret = fns["veh_repair_load"]["address"], fns["add2"]["address"]
+    with Server(cfg, cfg.dump("full")) as srv:
+        t = lldb_batch(srv.port, ["register write rcx 0x5a5a0000", "register write rip %s" % repair,
+                                  "breakpoint set -a %s" % ret, "register write rsp 0x21eb00",
+                                  "memory write -s 8 0x21eb00 %s" % ret, "continue"],
+                       after_crash=["continue", "register read rip rax"])
+    check("access violation reading 0x5a5a0000" in t.section(5), "the fault stops first chance", t.section(5))
+    r = regs_of(t.section(7))
+    check("breakpoint 1.1" in t.section(6) and r.get("rax") == 42 and r.get("rip") == int(ret, 16),
+          "continue passes SIGSEGV on: the handler repairs the load, the function returns 42", t)
+
+
+@test
 def crash_dump_stop_reason(cfg):
     m = cfg.manifest("crash")
     x = m.exception
