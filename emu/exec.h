@@ -136,6 +136,10 @@ void dx_exec_on_syscall(dx_exec *e, dx_syscall_fn fn, void *user);
  * same budget. STOP: the run ends with the stop, as the handler left it. */
 typedef dx_verdict (*dx_exception_fn)(void *user, dx_exec *e, dx_stop *stop);
 void dx_exec_on_exception(dx_exec *e, dx_exception_fn fn, void *user);
+/* Between runs: the layer above sent the current thread elsewhere (to
+ * the guest's dispatcher): a breakpoint where the next run starts is hit,
+ * not passed as a continue from a breakpoint's stop passes it. */
+void dx_exec_moved(dx_exec *e);
 
 /* The CS selector the emulated CPU holds, what `mov ax, cs` reads (the
  * emulator runs without descriptor tables, so it is not the 0x33 of the

@@ -96,6 +96,7 @@ struct dx_exec {
     dx_stop *stop;
     bool stopped; /* a hook recorded the stop */
     bool in_call;
+    bool moved; /* dx_exec_moved: the next run hits a breakpoint where it starts */
     uint64_t insns, limit, step_target;
     uint64_t block_start; /* the translation block executing: Unicorn's RIP is stale after a fault */
     double deadline;      /* of a run with hooks (seconds_now), 0 for none */

@@ -704,8 +704,10 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     e->insns = 0;
     e->limit = max_insns;
     dx_regs *r = &e->regs[e->cur];
-    /* A call starts fresh at its function: a breakpoint there is hit. */
-    e->step_target = !e->in_call && is_breakpoint(e, r->rip) ? r->rip : 0;
+    /* A call starts fresh at its function, and a thread the layer above
+     * moved starts fresh where it went: a breakpoint there is hit. */
+    e->step_target = !e->in_call && !e->moved && is_breakpoint(e, r->rip) ? r->rip : 0;
+    e->moved = false;
     stop->pc = r->rip;
     bool interrupted = atomic_exchange(&e->interrupt, false);
     if (interrupted || !ensure_sentinel_hook(e)) {
@@ -745,6 +747,8 @@ void dx_exec_on_syscall(dx_exec *e, dx_syscall_fn fn, void *user)
     e->on_syscall = fn;
     e->on_syscall_user = user;
 }
+
+void dx_exec_moved(dx_exec *e) { e->moved = true; }
 
 void dx_exec_on_exception(dx_exec *e, dx_exception_fn fn, void *user)
 {

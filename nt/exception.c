@@ -138,8 +138,10 @@ int dx_nt_raise(dx_nt *nt, const dx_exception *x, char *err, size_t errlen)
 {
     char why[DX_ERRLEN];
     dx_regs *r = dx_exec_regs(nt->exec, dx_exec_current_thread(nt->exec));
-    if (deliver(nt, r, x, why, sizeof why) == 0)
+    if (deliver(nt, r, x, why, sizeof why) == 0) {
+        dx_exec_moved(nt->exec);
         return 0;
+    }
     if (err)
         snprintf(err, errlen, "%s", why);
     return -1;

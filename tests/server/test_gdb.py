@@ -331,6 +331,16 @@ def exceptions_reach_the_dumps_handlers(cfg):
               "a hand-set call stops first chance with SIGSEGV", t.section(6))
         check("Breakpoint 1" in t.section(7) and "= 0x2a" in t.section(8) and "= 0x1" in t.section(9),
               "continue delivers it: the function returns the repaired value", t)
+        # The same, with a breakpoint in the dispatcher and steps through it.
+        t = gdb_batch(srv.port, ["set $ret = $pc", "set $sp = $sp - 0x28", "set *(long long *)$sp = $ret",
+                                 "break *$ret", "set $rcx = 0x5a5a0000", "set $pc = %s" % repair["address"],
+                                 "continue", "break KiUserExceptionDispatcher", "continue", "stepi 3", "continue",
+                                 "p/x $rax", "monitor call testprog!cxx_catch 14"])
+        check("KiUserExceptionDispatcher" in t.section(8), "a breakpoint in the dispatcher stops there", t.section(8))
+        check("in ntdll!KiUserExceptionDispatcher" in t.section(9) and "Breakpoint" not in t.section(9),
+              "stepping through the dispatcher", t.section(9))
+        check("Breakpoint 1" in t.section(10) and "= 0x2a" in t.section(11), "and on to the repaired return", t)
+        check("Return value: 0x2a " in t.section(12), "monitor call: g++'s throw caught by its caller", t.section(12))
 
 
 @test
