@@ -93,7 +93,7 @@ static void stop_of_exception(const dx_exception *x, uint64_t pc, dx_stop *s)
 static int deliver(dx_nt *nt, dx_regs *r, const dx_exception *x, char *err, size_t errlen)
 {
     if (!nt->dispatcher) {
-        snprintf(err, errlen, "the dump's ntdll has no KiUserExceptionDispatcher");
+        snprintf(err, errlen, "the dump's ntdll has no KiUserExceptionDispatcher that reads a known frame layout");
         return -1;
     }
     uint8_t frame[FRAME_SIZE] = {0};
@@ -153,8 +153,8 @@ static dx_verdict on_exception(void *user, dx_exec *e, dx_stop *stop)
     dx_nt *nt = user;
     dx_exception x;
     char why[DX_ERRLEN];
-    if (nt->opt.exceptions != DX_EXCEPTIONS_DISPATCH || !dx_nt_exception_of(stop, &x))
-        return DX_VERDICT_STOP;
+    if (nt->opt.exceptions != DX_EXCEPTIONS_DISPATCH || !nt->dispatcher || !dx_nt_exception_of(stop, &x))
+        return DX_VERDICT_STOP; /* no dispatcher: the fault as it happened */
     if (deliver(nt, dx_exec_regs(e, dx_exec_current_thread(e)), &x, why, sizeof why) != 0) {
         stop->unhandled = true; /* as Windows would end the process */
         return DX_VERDICT_STOP;
@@ -163,6 +163,20 @@ static dx_verdict on_exception(void *user, dx_exec *e, dx_stop *stop)
 }
 
 static bool on_raise(void *user, dx_exec *e, const uint64_t args[4], uint64_t *ret);
+
+/* The dispatcher finds the record at rsp+FRAME_RECORD: its first
+ * instructions name the offset (Wine's `lea rcx, [rsp+0x4f0]`, Windows'
+ * `add rcx, 0x4f0`), which must be the one this file writes. */
+static bool dispatcher_reads_our_frame(dx_nt *nt)
+{
+    uint8_t code[0x60];
+    size_t n = dx_exec_read(nt->exec, nt->dispatcher, code, sizeof code);
+    const uint8_t imm[4] = {FRAME_RECORD & 0xff, FRAME_RECORD >> 8, 0, 0};
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (!memcmp(code + i, imm, 4))
+            return true;
+    return false;
+}
 
 /* An export's address, or 0. */
 static uint64_t export_of(dx_nt *nt, const char *module, const char *name)
@@ -175,6 +189,8 @@ static uint64_t export_of(dx_nt *nt, const char *module, const char *name)
 int nt_exceptions_init(dx_nt *nt)
 {
     nt->dispatcher = export_of(nt, "ntdll", "KiUserExceptionDispatcher");
+    if (nt->dispatcher && !dispatcher_reads_our_frame(nt))
+        nt->dispatcher = 0; /* a layout we do not know: exceptions stop, named, rather than mislead it */
     /* With a debugger attached, UnhandledExceptionFilter declines
      * (EXCEPTION_CONTINUE_SEARCH), so the exception comes back second
      * chance, where the run stops, rather than ending the process. */
