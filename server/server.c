@@ -330,10 +330,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 /* Take a finished session's engine for the next one, back at the dump's
  * state and with none of its settings, breakpoints or memory. */
+/* Only an engine that never ran code: resetting one that did flushes its
+ * translations, which would keep its whole code buffer resident while it
+ * waits (dx_exec_engine_ran); closing it gives the memory back. */
 static void keep_engine(server *srv, dx_target *t)
 {
     if (srv->nidle == IDLE_ENGINES || srv->stopping || !dx_exec_has_engine(t->exec) ||
-        dx_target_reset(t, &srv->opt.exec) != 0)
+        dx_exec_engine_ran(t->exec) || dx_target_reset(t, &srv->opt.exec) != 0)
         return;
     srv->idle[srv->nidle++] = t->exec;
     t->exec = NULL;
