@@ -117,7 +117,7 @@ void engine_close(dx_exec *e)
         uc_close(e->uc);
     e->uc = NULL;
     e->step_hook = e->count_hook = e->block_hook = 0;
-    e->translated = e->ever_translated = false;
+    e->translated = false;
     e->narmed = 0;
     mem_free(e);
 }
@@ -289,4 +289,9 @@ int engine_ensure(dx_exec *e, char *err, size_t errlen)
 
 int dx_exec_prepare(dx_exec *e, char *err, size_t errlen) { return engine_ensure(e, err, errlen); }
 bool dx_exec_has_engine(const dx_exec *e) { return e->uc != NULL; }
-bool dx_exec_engine_ran(const dx_exec *e) { return e->ever_translated; }
+
+void dx_exec_flush(dx_exec *e)
+{
+    e->translated = true;
+    engine_drop_translations(e);
+}

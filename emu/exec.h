@@ -96,10 +96,11 @@ int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *
 int dx_exec_prepare(dx_exec *e, char *err, size_t errlen);
 /* Whether the emulator exists yet (it costs milliseconds to make). */
 bool dx_exec_has_engine(const dx_exec *e);
-/* Whether the emulator has run code since it was made: its reset, or a
- * switch between stepping and running, then flushes its translations,
- * which leaves all of Unicorn 2.1.1's code buffer (8 MiB) resident. */
-bool dx_exec_engine_ran(const dx_exec *e);
+/* Drop every translated block now, whatever was translated: Unicorn 2.1.1
+ * zeroes its whole code buffer at a flush, which leaves all of it (8 MiB)
+ * resident; an engine kept for later sessions is flushed as it is kept,
+ * so that what it holds does not depend on what its sessions ran. */
+void dx_exec_flush(dx_exec *e);
 
 /* Running the current thread. Each fills *stop and returns 0, or -1 with
  * stop->detail saying why the run could not start. */

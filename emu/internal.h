@@ -105,7 +105,6 @@ struct dx_exec {
     atomic_bool interrupt;
     uc_hook step_hook, count_hook, block_hook;
     bool translated; /* code may have been translated since the last flush */
-    bool ever_translated; /* since the engine was made */
     atomic_bool running; /* inside uc_emu_start */
 
     dx_syscall_fn on_syscall; /* the layer above's, or NULL: system calls stop */

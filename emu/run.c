@@ -548,7 +548,7 @@ static bool step_over_trap(dx_exec *e)
     e->limit = e->insns + 1;
     e->step_target = pc; /* a breakpoint there was passed already */
     e->stepping_over = true;
-    e->translated = e->ever_translated = true;
+    e->translated = true;
     uc_err rc = uc_emu_start(e->uc, pc, 0, 0, 0);
     e->stepping_over = false;
     e->limit = limit;
@@ -589,7 +589,7 @@ static uc_err run_stretch(dx_exec *e, run_mode m, double deadline)
         e->trap.pending = false;
         watch_arm(e);
         atomic_store(&e->running, true);
-        e->translated = e->ever_translated = true;
+        e->translated = true;
         rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
         atomic_store(&e->running, false);
         watch_disarm(e);

@@ -142,16 +142,15 @@ def sigint_stops_the_server_cleanly(cfg):
 
 @test
 def a_session_on_a_reused_engine_starts_from_the_dump(cfg):
-    """The server keeps the engines of sessions that ended (and ran no code)
-    for the next ones: nothing of a session may reach the one after it."""
+    """The server keeps the engines of sessions that ended for the next
+    ones: nothing of a session may reach the one after it."""
     m = cfg.manifest("full")
     gc, orig = m.glob("g_counter"), m.glob_value("g_counter")
     with Server(cfg, cfg.dump("full")) as srv:
         with RspClient(srv.port) as a:
             a.handshake()
             dump_regs = a.regs(m.main_tid)
-            # A's write makes its engine; A runs no code, so the server keeps the
-            # engine for the next sessions (one that ran code is closed instead).
+            check(a.monitor("call testprog!counter_add 5")[1] == "OK", "A's call")  # the engine exists
             check(a.rq("M%x,8:%s" % (gc, le_hex(4242))) == "OK", "A's write")
             a.set_reg("rbx", 0x5ee)
             check(a.rq("Z0,%x,1" % m.fn("add2")) == "OK", "A's breakpoint")
