@@ -1,4 +1,5 @@
-/* The AMD64 CONTEXT record (0x4d0 bytes) and a dx_context, both ways. */
+/* Windows' AMD64 records both ways: CONTEXT (0x4d0 bytes) and a
+ * dx_context, EXCEPTION_RECORD64 (0x98 bytes) and a dx_exception. */
 #include "internal.h"
 #include "winnt_layout.h"
 
@@ -80,4 +81,31 @@ void dx_context_encode(const dx_context *c, uint8_t *p)
         memcpy(f + FLT_FLOAT_REGISTERS + 16 * i, c->st[i], 10);
     for (int i = 0; i < 16; i++)
         memcpy(f + FLT_XMM_REGISTERS + 16 * i, c->xmm[i], 16);
+}
+
+void dx_exception_record_decode(const uint8_t *p, dx_exception *x)
+{
+    x->code = rd32(p + EXR_CODE);
+    x->flags = rd32(p + EXR_FLAGS);
+    x->record = rd64(p + EXR_RECORD);
+    x->address = rd64(p + EXR_ADDRESS);
+    x->nparams = rd32(p + EXR_NUMBER_PARAMETERS);
+    if (x->nparams > EXR_MAX_PARAMETERS)
+        x->nparams = EXR_MAX_PARAMETERS;
+    memset(x->params, 0, sizeof x->params);
+    for (uint32_t i = 0; i < x->nparams; i++)
+        x->params[i] = rd64(p + EXR_INFORMATION + 8 * i);
+}
+
+void dx_exception_record_encode(const dx_exception *x, uint8_t *p)
+{
+    memset(p, 0, EXR_SIZE);
+    uint32_t n = x->nparams < EXR_MAX_PARAMETERS ? x->nparams : EXR_MAX_PARAMETERS;
+    wr32(p + EXR_CODE, x->code);
+    wr32(p + EXR_FLAGS, x->flags);
+    wr64(p + EXR_RECORD, x->record);
+    wr64(p + EXR_ADDRESS, x->address);
+    wr32(p + EXR_NUMBER_PARAMETERS, n);
+    for (uint32_t i = 0; i < n; i++)
+        wr64(p + EXR_INFORMATION + 8 * i, x->params[i]);
 }

@@ -97,6 +97,12 @@ typedef struct dx_exception {
     dx_context context;
 } dx_exception;
 
+/* An EXCEPTION_RECORD64 (0x98 bytes, as the Exception stream and a
+ * thread's stack hold it) into x's code, flags, record, address and
+ * parameters, and those into one. */
+void dx_exception_record_decode(const uint8_t *p, dx_exception *x);
+void dx_exception_record_encode(const dx_exception *x, uint8_t *p);
+
 typedef struct dx_sysinfo {
     uint16_t arch, level, revision;
     uint8_t ncpus, product_type;

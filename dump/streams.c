@@ -176,15 +176,7 @@ static int parse_exception(dx_dump *d, span s, char *err, size_t errlen)
         return dump_fail(err, errlen, "Exception stream too small (%llu bytes)", (unsigned long long)s.n);
     dx_exception *x = &d->exception;
     x->tid = rd32(s.p);
-    x->code = rd32(s.p + 8);
-    x->flags = rd32(s.p + 12);
-    x->record = rd64(s.p + 16);
-    x->address = rd64(s.p + 24);
-    x->nparams = rd32(s.p + 32);
-    if (x->nparams > 15)
-        x->nparams = 15;
-    for (uint32_t i = 0; i < x->nparams; i++)
-        x->params[i] = rd64(s.p + 40 + 8 * i);
+    dx_exception_record_decode(s.p + 8, x); /* MINIDUMP_EXCEPTION is an EXCEPTION_RECORD64 */
     x->has_context = read_context(d, s.p + 160, &x->context);
     d->has_exception = true;
     return 0;

@@ -31,9 +31,6 @@
 
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 bool dx_nt_exception_of(const dx_stop *s, dx_exception *x)
 {
@@ -107,15 +104,7 @@ static int deliver(dx_nt *nt, dx_regs *r, const dx_exception *x, char *err, size
     put32(frame + FRAME_CONTEXT_EX + 8, (uint32_t)-CTX_SIZE);
     put32(frame + FRAME_CONTEXT_EX + 12, CTX_SIZE);
     put32(frame + FRAME_CONTEXT_EX + 16, 0x18);
-    uint8_t *rec = frame + FRAME_RECORD;
-    uint32_t nparams = x->nparams < EXR_MAX_PARAMETERS ? x->nparams : EXR_MAX_PARAMETERS;
-    put32(rec + EXR_CODE, x->code);
-    put32(rec + EXR_FLAGS, x->flags);
-    put64(rec + EXR_RECORD, x->record);
-    put64(rec + EXR_ADDRESS, x->address);
-    put32(rec + EXR_NUMBER_PARAMETERS, nparams);
-    for (uint32_t i = 0; i < nparams; i++)
-        put64(rec + EXR_INFORMATION + 8 * i, x->params[i]);
+    dx_exception_record_encode(x, frame + FRAME_RECORD);
     const uint64_t machine[5] = {r->rip, ctx.cs, r->eflags, r->gpr[DX_REG_RSP], r->seg[1]};
     memcpy(frame + FRAME_MACHINE, machine, sizeof machine);
     uint64_t sp = (r->gpr[DX_REG_RSP] - FRAME_SIZE) & ~0x3full;
@@ -232,15 +221,7 @@ static bool read_record(nt_call *c, uint64_t addr, dx_exception *x)
     if (!nt_read(c, addr, raw, sizeof raw))
         return false;
     memset(x, 0, sizeof *x);
-    x->code = get32(raw + EXR_CODE);
-    x->flags = get32(raw + EXR_FLAGS);
-    x->record = get64(raw + EXR_RECORD);
-    x->address = get64(raw + EXR_ADDRESS);
-    x->nparams = get32(raw + EXR_NUMBER_PARAMETERS);
-    if (x->nparams > EXR_MAX_PARAMETERS)
-        x->nparams = EXR_MAX_PARAMETERS;
-    for (uint32_t i = 0; i < x->nparams; i++)
-        x->params[i] = get64(raw + EXR_INFORMATION + 8 * i);
+    dx_exception_record_decode(raw, x);
     return true;
 }
 
