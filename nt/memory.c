@@ -174,15 +174,18 @@ static uint32_t reserve(dx_nt *nt, uint64_t base, uint64_t size, bool low, uint3
 static uint32_t commit_reserved(dx_nt *nt, uint64_t start, uint64_t end, uint32_t dxprot)
 {
     char err[DX_ERRLEN];
+    /* Runs of free pages are mapped, runs of held ones change protection:
+     * one call each, as a page at a time splits Unicorn's regions anew for
+     * every page (seconds for a large segment; found by fuzz_nt). */
     for (uint64_t p = start; p < end;) {
-        uint64_t q = p;
-        while (q < end && dx_exec_is_free(nt->exec, q, NT_PAGE))
+        bool free_run = dx_exec_is_free(nt->exec, p, NT_PAGE);
+        uint64_t q = p + NT_PAGE;
+        while (q < end && dx_exec_is_free(nt->exec, q, NT_PAGE) == free_run)
             q += NT_PAGE;
-        if (q > p && dx_exec_map(nt->exec, p, q - p, dxprot, err, sizeof err) != 0)
+        if (free_run ? dx_exec_map(nt->exec, p, q - p, dxprot, err, sizeof err) != 0
+                     : dx_exec_protect(nt->exec, p, q - p, dxprot) != 0)
             return STATUS_NO_MEMORY;
-        if (q == p && dx_exec_protect(nt->exec, p, NT_PAGE, dxprot) != 0)
-            return STATUS_NO_MEMORY;
-        p = q > p ? q : p + NT_PAGE;
+        p = q;
     }
     return STATUS_SUCCESS;
 }
