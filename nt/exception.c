@@ -29,7 +29,6 @@
 #define FRAME_MACHINE 0x590 /* rip, cs, eflags, rsp, ss: what the kernel's iretq would pop */
 #define FRAME_SIZE 0x5c0
 
-
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
 bool dx_nt_exception_of(const dx_stop *s, dx_exception *x)
@@ -59,7 +58,9 @@ bool dx_nt_exception_of(const dx_stop *s, dx_exception *x)
     }
 }
 
-/* The stop that names an exception the guest did not handle. */
+/* The stop that names an exception where it was raised: one the guest
+ * did not handle (the caller clears `unhandled` for a debugger's
+ * first-chance stop). */
 static void stop_of_exception(const dx_exception *x, uint64_t pc, dx_stop *s)
 {
     uint64_t insns = s->insns;
