@@ -174,6 +174,9 @@ static uint32_t reserve(dx_nt *nt, uint64_t base, uint64_t size, bool low, uint3
 static uint32_t commit_reserved(dx_nt *nt, uint64_t start, uint64_t end, uint32_t dxprot)
 {
     char err[DX_ERRLEN];
+    uint64_t limit_mb = dx_exec_options_of(nt->exec)->max_session_mb;
+    if (end - start > (limit_mb ? limit_mb : 1024) << 20)
+        return STATUS_NO_MEMORY; /* more than the session could ever commit */
     /* Runs of free pages are mapped, runs of held ones change protection:
      * one call each, as a page at a time splits Unicorn's regions anew for
      * every page (seconds for a large segment; found by fuzz_nt). */
