@@ -631,6 +631,17 @@ static void settle_stop(dx_exec *e, uc_err rc, dx_stop *stop)
     name_syscall(e, stop);
 }
 
+/* Stopping inside a processor exception leaves it latched in the CPU, and
+ * the next one would escalate to a double fault: the thread's registers
+ * go into a clean CPU. */
+static void load_thread_into_clean_cpu(dx_exec *e)
+{
+    if (e->cpu_dirty && e->clean)
+        uc_context_restore(e->uc, e->clean);
+    e->cpu_dirty = false;
+    regs_to_uc(e);
+}
+
 /* The run goes on after a handler of the layer above moved the thread. */
 static void resume_after(dx_exec *e, dx_stop *stop, dx_stop_kind expected)
 {
@@ -638,11 +649,7 @@ static void resume_after(dx_exec *e, dx_stop *stop, dx_stop_kind expected)
     stop->kind = expected;
     stop->pc = e->regs[e->cur].rip;
     e->stopped = false;
-    /* A processor exception leaves the CPU inside it: start clean. */
-    if (e->cpu_dirty && e->clean)
-        uc_context_restore(e->uc, e->clean);
-    e->cpu_dirty = false;
-    regs_to_uc(e);
+    load_thread_into_clean_cpu(e);
 }
 
 /* A system call the installed handler serves: the run goes on after it,
@@ -721,12 +728,7 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     }
     /* Watchpoints need the faulting instruction exactly: at least a block hook. */
     run_mode m = max_insns > 0 || e->trace ? RUN_INSN : e->nwatches && mode == RUN_FAST ? RUN_BLOCK : mode;
-    /* Stopping inside an exception leaves it latched in the CPU, and the
-     * next one would escalate to a double fault: start from a clean CPU. */
-    if (e->cpu_dirty && e->clean)
-        uc_context_restore(e->uc, e->clean);
-    e->cpu_dirty = false;
-    regs_to_uc(e);
+    load_thread_into_clean_cpu(e);
     double t0 = seconds_now();
     double deadline = e->opt.timeout > 0 ? t0 + e->opt.timeout : 0;
     e->deadline = m == RUN_FAST ? 0 : deadline;
