@@ -69,7 +69,7 @@ static int arg_value(dx_exec *e, const dx_arg *a, uint64_t *v, char *err, size_t
                  (unsigned long long)(DX_SCRATCH_HEAP_SIZE >> 10));
         return -1;
     }
-    if (a->kind == DX_ARG_STR)
+    if (a->kind == DX_ARG_STR || (a->kind == DX_ARG_BUF && a->text))
         memcpy(bytes, a->text, a->size);
     else if (a->kind == DX_ARG_WSTR)
         size = utf16_from_utf8(a->text, (uint16_t *)bytes);

@@ -211,14 +211,14 @@ typedef enum dx_arg_kind {
     DX_ARG_FLOAT,
     DX_ARG_STR,    /* bytes copied to the scratch heap, NUL-terminated; passed by pointer */
     DX_ARG_WSTR,   /* the same as UTF-16 */
-    DX_ARG_BUF,    /* a zeroed buffer of `size` bytes; passed by pointer */
+    DX_ARG_BUF,    /* a buffer of `size` bytes, zeroed or a copy of text's; passed by pointer */
 } dx_arg_kind;
 
 typedef struct dx_arg {
     dx_arg_kind kind;
     uint64_t i;
     double d;
-    char *text;  /* STR/WSTR, UTF-8, owned by the arg list */
+    char *text;  /* STR/WSTR, UTF-8, owned by the arg list; BUF: its first contents, or NULL */
     size_t size; /* BUF size; STR/WSTR length in bytes */
 } dx_arg;
 
