@@ -12,6 +12,7 @@ add_executable(dump_exec_bench
   ${CMAKE_SOURCE_DIR}/bench/fig_sessions.c
   ${CMAKE_SOURCE_DIR}/bench/fig_soak.c
   ${CMAKE_SOURCE_DIR}/bench/fig_nt.c
+  ${CMAKE_SOURCE_DIR}/bench/fig_python.c
 )
 # dx_server brings dx_protocol, dumpexec, Unicorn, Capstone and libuv; Unicorn
 # is named again because the baseline calls it directly.
@@ -23,8 +24,13 @@ set_target_properties(dump_exec_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAK
 set(DXB_FIXTURE ${CMAKE_BINARY_DIR}/tests/fixtures/testprog_full.dmp)
 target_compile_definitions(dump_exec_bench PRIVATE
   DXB_DUMP_EXEC="$<TARGET_FILE:dump_exec>"
-  DXB_FIXTURE="${DXB_FIXTURE}")
+  DXB_FIXTURE="${DXB_FIXTURE}"
+  DXB_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+  DXB_PYTHON_DIR="${CMAKE_BINARY_DIR}/python")
 add_dependencies(dump_exec_bench dump_exec)
+if(TARGET python_package)
+  add_dependencies(dump_exec_bench python_package)
+endif()
 
 if(TARGET fixtures)
   add_dependencies(dump_exec_bench fixtures)

@@ -123,6 +123,7 @@ void fig_proto(void);
 void fig_sessions(void);
 void fig_soak(void);
 void fig_nt(void);
+void fig_python(void);
 
 /* Shared between figures: measured once. */
 double shared_pingpong(void);

@@ -1,7 +1,7 @@
 /* dump_exec_bench: every performance figure of DumpExec with a baseline
  * measured in the same run.
  *
- *   dump_exec_bench [--short] [--only open,call,exec,proto,sessions,soak,nt]
+ *   dump_exec_bench [--short] [--only open,call,exec,proto,sessions,soak,nt,python]
  *                   [--dump-exec PATH] [--fixture PATH] [--tmpdir DIR]
  *                   [--gdb PATH|--no-gdb] [-v]
  *
@@ -45,7 +45,7 @@ double shared_pingpong(void)
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: dump_exec_bench [--short] [--only open,call,exec,proto,sessions,soak,nt] [--dump-exec PATH]\n"
+    fprintf(to, "usage: dump_exec_bench [--short] [--only open,call,exec,proto,sessions,soak,nt,python] [--dump-exec PATH]\n"
                 "                       [--fixture DUMP] [--tmpdir DIR] [--gdb PATH | --no-gdb] [-v]\n");
 }
 
@@ -115,6 +115,7 @@ int main(int argc, char **argv)
         {"open", fig_open}, {"call", fig_call}, {"exec", fig_exec}, {"proto", fig_proto}, {"sessions", fig_sessions},
         {"soak", fig_soak},
         {"nt", fig_nt},
+        {"python", fig_python},
     };
     for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {
         if (only && !strstr(only, figs[i].name))

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define FIELD(type, field) {#type, #field, offsetof(type, field), sizeof(((type *)0)->field)},
+#define FLEXIBLE(type, field) {#type, #field, offsetof(type, field), 0},
 #define STRUCT(type) {#type, NULL, 0, sizeof(type)},
 
 typedef struct abi_entry {
@@ -52,6 +53,9 @@ static const abi_entry abi[] = {
     STRUCT(dx_call_options) FIELD(dx_call_options, variadic)
     STRUCT(dx_call_result) FIELD(dx_call_result, stop) FIELD(dx_call_result, rax) FIELD(dx_call_result, xmm0)
     FIELD(dx_call_result, nbufs) FIELD(dx_call_result, bufs) FIELD(dx_call_result, buf_sizes)
+    STRUCT(dx_abi_call_block) FIELD(dx_abi_call_block, exec) FIELD(dx_abi_call_block, options)
+    FIELD(dx_abi_call_block, result) FIELD(dx_abi_call_block, fn) FIELD(dx_abi_call_block, nargs)
+    FLEXIBLE(dx_abi_call_block, args)
     STRUCT(dx_nt_options) FIELD(dx_nt_options, policy) FIELD(dx_nt_options, exceptions)
     FIELD(dx_nt_options, trace) FIELD(dx_nt_options, console) FIELD(dx_nt_options, user)
 };
@@ -110,6 +114,12 @@ bool dx_abi_value(const char *name, long long *value)
             return true;
         }
     return false;
+}
+
+/* dx_exec_call with its arguments in one block (see dumpexec.h). */
+int dx_abi_call(dx_abi_call_block *b)
+{
+    return dx_exec_call(b->exec, b->fn, b->args, (size_t)b->nargs, b->options, b->result);
 }
 
 /* The library's version, "0.1.0": a caller can say which one it found. */

@@ -20,6 +20,20 @@ size_t dx_abi_size(const char *type);
 size_t dx_abi_offset(const char *type, const char *field);
 /* The value of a constant of these headers by its name ("DX_STOP_LIMIT"). */
 bool dx_abi_value(const char *name, long long *value);
+/* dx_exec_call with everything it takes in one block, which a foreign
+ * caller keeps and refills call after call (the function, the argument
+ * values), so that each call crosses into the library with one pointer:
+ * converting arguments is most of what a call through ctypes costs. */
+typedef struct dx_abi_call_block {
+    dx_exec *exec;
+    const dx_call_options *options;
+    dx_call_result *result;
+    uint64_t fn;
+    uint64_t nargs;
+    dx_arg args[]; /* nargs of them */
+} dx_abi_call_block;
+int dx_abi_call(dx_abi_call_block *b);
+
 /* "0.1.0" */
 const char *dx_version(void);
 

@@ -1,12 +1,5 @@
-# The Python package (python/dumpexec) over libdumpexec.so: copied into the
-# build tree beside the library, where it finds it, and tested with pytest.
-add_custom_target(python_package ALL
-  COMMAND ${CMAKE_COMMAND} -E copy_directory ${CMAKE_SOURCE_DIR}/python/dumpexec ${CMAKE_BINARY_DIR}/python/dumpexec
-  COMMAND ${CMAKE_COMMAND} -E create_symlink $<TARGET_SONAME_FILE:dumpexec_shared>
-          ${CMAKE_BINARY_DIR}/python/dumpexec/$<TARGET_SONAME_FILE_NAME:dumpexec_shared>
-  DEPENDS dumpexec_shared
-  COMMENT "Python package into ${CMAKE_BINARY_DIR}/python")
-
+# The Python package's tests (tests/python), with pytest, against the copy
+# of python/dumpexec the build puts beside libdumpexec.so.
 # Debian's python3-pytest (setup-deps.sh installs it) lives with /usr/bin/python3,
 # which may not be the python3 first on PATH.
 set(DX_PYTEST_PYTHON "")

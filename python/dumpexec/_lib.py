@@ -87,6 +87,10 @@ class CallResult(Structure):
                 ("bufs", POINTER(POINTER(u8))), ("buf_sizes", POINTER(c_size_t))]
 
 
+class CallBlock(Structure):  # dx_abi_call_block's header; the dx_arg array follows it
+    _fields_ = [("exec", c_void_p), ("options", c_void_p), ("result", c_void_p), ("fn", u64), ("nargs", u64)]
+
+
 CONSOLE_FN = CFUNCTYPE(None, c_void_p, c_int, POINTER(c_char), c_size_t)
 
 
@@ -97,7 +101,7 @@ class NtOptions(Structure):
 
 MIRRORED = {"dx_context": Context, "dx_thread": Thread, "dx_module": Module, "dx_range": Range, "dx_region": Region,
             "dx_exception": Exception_, "dx_sysinfo": SysInfo, "dx_buf": Buf, "dx_exec_options": ExecOptions,
-            "dx_stop": Stop, "dx_arg": Arg, "dx_call_options": CallOptions, "dx_call_result": CallResult,
+            "dx_stop": Stop, "dx_arg": Arg, "dx_call_options": CallOptions, "dx_call_result": CallResult, "dx_abi_call_block": CallBlock,
             "dx_nt_options": NtOptions}
 
 # (name, result type, argument types)
@@ -150,6 +154,7 @@ PROTOTYPES = [
     ("dx_exec_watch_remove", c_int, [P, u64, u64, c_int]),
     ("dx_exec_break_clear", None, [P]),
     ("dx_exec_trace", None, [P, c_void_p]),
+    ("dx_abi_call", c_int, [c_void_p]),
     ("dx_exec_call", c_int, [P, u64, POINTER(Arg), c_size_t, POINTER(CallOptions), POINTER(CallResult)]),
     ("dx_call_result_free", None, [POINTER(CallResult)]),
     ("dx_stop_describe", None, [P, POINTER(Stop), POINTER(Buf)]),
@@ -208,6 +213,8 @@ def _bind(lib: ctypes.CDLL) -> None:
 def _check_layouts(lib: ctypes.CDLL) -> None:
     for cname, struct in MIRRORED.items():
         size = lib.dx_abi_size(cname.encode())
+        if struct is CallBlock and lib.dx_abi_offset(b"dx_abi_call_block", b"args") != ctypes.sizeof(struct):
+            raise LibraryError(f"{lib._name}: dx_abi_call_block's arguments do not follow its header")
         if size != ctypes.sizeof(struct):
             raise LibraryError(f"{lib._name}: {cname} is {size} bytes there, {ctypes.sizeof(struct)} here")
         for fname, *_ in struct._fields_:

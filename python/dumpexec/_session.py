@@ -6,6 +6,7 @@ import os
 import signal
 import struct
 import threading
+import weakref
 from typing import Callable, Iterator, Optional, Union
 
 from . import _lib
@@ -55,6 +56,8 @@ _EXCEPTIONS = {n: _lib.const("DX_EXCEPTIONS_" + n.upper()) for n in ("dispatch",
 _DEBUG_FD = _lib.const("DX_NT_DEBUG_STRING")
 _K_INT = _K["INT"]
 _ARG_SIZE = ctypes.sizeof(_lib.Arg)
+_OPTIONS_AT, _FN_AT, _NARGS_AT = _lib.CallBlock.options.offset, _lib.CallBlock.fn.offset, _lib.CallBlock.nargs.offset
+assert _NARGS_AT == _FN_AT + 8
 # dx_call_result read as 64-bit words: where the figures a call returns are
 # dx_call_result's kind, insns, rax, xmm0 (two words) and nbufs in one unpack
 def _result_layout() -> struct.Struct:
@@ -70,9 +73,8 @@ def _result_layout() -> struct.Struct:
 
 
 _RESULT = _result_layout()
-# dx_exec_call with every pointer passed as an address: the cheapest conversion ctypes has
-_call = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t,
-                         ctypes.c_void_p, ctypes.c_void_p)(("dx_exec_call", lib))
+# a call crosses into the library with one pointer: its block
+_call = lib.dx_abi_call
 
 
 _DOUBLE, _FLOAT = struct.Struct("<d"), struct.Struct("<f")
@@ -80,30 +82,36 @@ assert _lib.Arg.i.offset == 8
 
 
 class _Frame:
-    """The dx_arg array of one arity, kept and refilled call after call.
+    """A dx_abi_call_block of one arity, kept and refilled call after call.
     While every argument is a non-negative int (the common case), the
-    kinds stay set and one pack stores the values; anything else takes
-    the general path, argument by argument."""
-    __slots__ = ("args", "view", "address", "n", "ints", "all_ints")
+    kinds stay set and one pack stores the function and the values; any
+    other argument takes the general path, one by one."""
+    __slots__ = ("block", "args", "view", "address", "pack", "all_ints", "plain")
 
-    def __init__(self, n: int):
-        self.args = (_lib.Arg * max(n, 1))()
-        self.view = memoryview(self.args).cast("B")
-        self.address = ctypes.addressof(self.args)
-        self.n = n
-        self.ints = struct.Struct("<" + ("%dx" % (_ARG_SIZE - 8)).join("Q" * n))
+    def __init__(self, session: "Session", n: int):
+        header = ctypes.sizeof(_lib.CallBlock)
+        self.block = ctypes.create_string_buffer(header + _ARG_SIZE * n)
+        self.address = ctypes.addressof(self.block)
+        head = _lib.CallBlock.from_buffer(self.block)
+        head.exec, head.options, head.result, head.nargs = session._e, session._plain_at, session._res_at, n
+        self.args = (_lib.Arg * max(n, 1)).from_address(self.address + header) if n else None
+        self.view = memoryview(self.block).cast("B")
+        # fn, nargs, then each argument's value (dx_arg.i) at its place in
+        # the array; the bytes between are packed as zeros, which leaves each
+        # argument's kind DX_ARG_INT (0) and its other fields empty
+        first = header + _lib.Arg.i.offset
+        gaps = ["%dx" % (first - _NARGS_AT - 8)] + ["%dx" % (_ARG_SIZE - 8)] * (n - 1)
+        fmt = "<QQ" + "".join(g + "Q" for g in gaps[:n])
+        self.pack = struct.Struct(fmt).pack_into
         self.all_ints = False
+        self.plain = session._plain_at
 
-    def fill(self, values) -> None:
-        if self.all_ints:
-            try:
-                self.ints.pack_into(self.view, 8, *values)
-                return
-            except struct.error:
-                pass
+    def fill_slowly(self, fn: int, values, options: int) -> None:
+        struct.pack_into("<Q", self.view, _OPTIONS_AT, options)
+        struct.pack_into("<QQ", self.view, _FN_AT, fn, len(values))
         for i, x in enumerate(values):
             _set_arg(self.args[i], i, x)
-        self.all_ints = all(type(x) is int for x in values)
+        self.all_ints = _K_INT == 0 and options == self.plain and all(type(x) is int and x >= 0 for x in values)
 
 
 def _set_arg(a: _lib.Arg, i: int, x) -> None:
@@ -236,10 +244,15 @@ class Stopped(DumpExecError):
 # ---- Ctrl-C -------------------------------------------------------------------
 # Python's C-level signal handler writes the signal's number to the wakeup
 # fd even while the main thread is inside the library; a watcher thread
-# reads it and interrupts every run under way, which then returns, and
-# Python raises KeyboardInterrupt as usual.
+# reads it and interrupts every run under way (a session runs only while
+# it holds its lock), which then returns, and Python raises
+# KeyboardInterrupt as usual.
 
-_running: set = set()
+_sessions: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _busy() -> list:
+    return [s for s in list(_sessions) if s._lock.locked() and s._e]
 _watcher_lock = threading.Lock()
 _watcher_state = {"tried": False}
 
@@ -253,10 +266,8 @@ def _watch(fd: int) -> None:
         if not data:
             return
         if signal.SIGINT in data:
-            for s in list(_running):
-                interrupt = getattr(s, "_e", None)
-                if interrupt:
-                    lib.dx_exec_interrupt(interrupt)
+            for s in _busy():
+                lib.dx_exec_interrupt(s._e)
 
 
 def _install_interrupts() -> None:
@@ -281,9 +292,8 @@ def _install_interrupts() -> None:
 
 def interrupt_all() -> None:
     """Interrupt every run under way in this process (what Ctrl-C does)."""
-    for s in list(_running):
-        if s._e:
-            lib.dx_exec_interrupt(s._e)
+    for s in _busy():
+        lib.dx_exec_interrupt(s._e)
 
 
 # ---- registers ----------------------------------------------------------------
@@ -410,6 +420,7 @@ class Session:
         self._plain = _lib.CallOptions(False)
         self._variadic = _lib.CallOptions(True)
         self._plain_at, self._variadic_at = ctypes.addressof(self._plain), ctypes.addressof(self._variadic)
+        _sessions.add(self)
         _install_interrupts()
 
     # -- lifetime -----------------------------------------------------------
@@ -419,15 +430,24 @@ class Session:
         return self._e
 
     def close(self) -> None:
-        """Free the executor; the session cannot be used afterwards."""
-        if getattr(self, "_trace", None):
-            self.trace(None)
-        if getattr(self, "_nt", None):
-            lib.dx_nt_free(self._nt)
-            self._nt = None
-        if getattr(self, "_e", None):
-            lib.dx_exec_free(self._e)
-            self._e = None
+        """Free the executor; the session cannot be used afterwards. Waits
+        for a run under way in another thread to end."""
+        lock = getattr(self, "_lock", None)
+        if lock:
+            lock.acquire()
+        try:
+            if getattr(self, "_trace", None):
+                self.trace(None)
+            if getattr(self, "_nt", None):
+                lib.dx_nt_free(self._nt)
+                self._nt = None
+            if getattr(self, "_e", None):
+                lib.dx_exec_free(self._e)
+                self._e = None
+            self._frames = {}
+        finally:
+            if lock:
+                lock.release()
 
     def __enter__(self) -> "Session":
         return self
@@ -504,19 +524,22 @@ class Session:
         Stopped when the function does not return."""
         addr = fn if type(fn) is int else self._addr(fn)
         n = len(args)
-        frame = self._frames.get(n)
-        if frame is None:
-            if n > MAX_ARGS:
-                raise ValueError(f"too many arguments ({n}; at most {MAX_ARGS})")
-            frame = self._frames[n] = _Frame(n)
         with self._lock:
-            e = self._e
-            if not e:
+            if not self._e:
                 raise DumpExecError("the session is closed")
-            frame.fill(args)
-            _running.add(self)
-            rc = _call(e, addr, frame.address, n, self._variadic_at if variadic else self._plain_at, self._res_at)
-            _running.discard(self)
+            frame = self._frames.get(n)
+            if frame is None:
+                if n > MAX_ARGS:
+                    raise ValueError(f"too many arguments ({n}; at most {MAX_ARGS})")
+                frame = self._frames[n] = _Frame(self, n)
+            if frame.all_ints and not variadic:
+                try:
+                    frame.pack(frame.view, _FN_AT, addr, n, *args)
+                except struct.error:
+                    frame.fill_slowly(addr, args, self._plain_at)
+            else:
+                frame.fill_slowly(addr, args, self._variadic_at if variadic else self._plain_at)
+            rc = _call(frame.address)
             kind, insns, rax, x0, x1, nbufs = _RESULT.unpack_from(self._resv)
             result = Result(rax, x0, x1, insns)
             if nbufs or self._out:
@@ -536,12 +559,7 @@ class Session:
 
     def _run(self, fn) -> Stop:
         with self._lock:
-            e = self._handle()
-            _running.add(self)
-            try:
-                rc = fn(e, self._stop)
-            finally:
-                _running.discard(self)
+            rc = fn(self._handle(), self._stop)
             if rc != 0:
                 raise DumpExecError(self._stop.detail.decode("utf-8", "replace"))
             self._take_output()
