@@ -290,3 +290,20 @@ def test_no_leak_over_100000_calls(dump, manifest):
             s.call(fn(manifest, "fill_buf"), dumpexec.buf(16), 16)
     grown = rss_kib() - before
     assert grown < 2048, f"RSS grew {grown} KiB over 100,000 calls"
+
+
+def test_trace_and_console_callback(dump, manifest, tmp_path):
+    seen = []
+    s = dump.session(console=lambda fd, text: seen.append((fd, text)))
+    c = manifest["functions"]["write_stdout"]["cases"][0]
+    assert s.call(fn(manifest, "write_stdout"), int(c["args"][0]["hex"], 16)).console == c["arg0_string"]
+    assert seen == [(1, c["arg0_string"])]
+    path = tmp_path / "trace.txt"
+    s.trace(path)
+    s.call(fn(manifest, "add2"), 3, 5)
+    s.trace(None)
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith(f"[000001] {fn(manifest, 'add2'):#018x}: lea rax, [rcx + rdx*2]")
+    assert lines[1].split(": ", 1)[1].startswith("ret") and lines[2].startswith("-- 2 instructions")
+    with pytest.raises(dumpexec.DumpExecError, match="cannot open"):
+        s.trace(tmp_path / "no" / "such" / "dir.txt")
