@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,3 +110,47 @@ void dx_buf_free(dx_buf *b)
 }
 
 const char *dx_buf_str(const dx_buf *b) { return b->data ? b->data : ""; }
+
+void dx_buf_hexdump(dx_buf *b, const uint8_t *p, size_t n, const char *indent)
+{
+    for (size_t row = 0; row < n; row += 16) {
+        size_t k = n - row < 16 ? n - row : 16;
+        dx_buf_printf(b, "%s%08zx: ", indent, row);
+        for (size_t i = 0; i < 16; i++) {
+            if (i < k)
+                dx_buf_printf(b, "%02x", p[row + i]);
+            else
+                dx_buf_append(b, "  ", 2);
+            dx_buf_append(b, "  ", i == 7 ? 2 : 1);
+        }
+        dx_buf_append(b, " |", 2);
+        for (size_t i = 0; i < k; i++)
+            dx_buf_append(b, isprint(p[row + i]) ? (const char *)&p[row + i] : ".", 1);
+        dx_buf_append(b, "|\n", 2);
+    }
+}
+
+bool dx_bytes_c_string(const uint8_t *p, size_t n, size_t *len)
+{
+    size_t i = 0;
+    while (i < n && p[i] && (isprint(p[i]) || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        i++;
+    *len = i;
+    return i > 0 && i < n && !p[i];
+}
+
+void dx_buf_c_string(dx_buf *b, const uint8_t *p, size_t n)
+{
+    dx_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *esc = p[i] == '\n' ? "\\n" : p[i] == '\t' ? "\\t" : p[i] == '\r' ? "\\r" : p[i] == '"' ? "\\\""
+                        : p[i] == '\\' ? "\\\\" : NULL;
+        if (esc)
+            dx_buf_append(b, esc, 2);
+        else if (isprint(p[i]))
+            dx_buf_append(b, &p[i], 1);
+        else
+            dx_buf_printf(b, "\\x%02x", p[i]);
+    }
+    dx_buf_append(b, "\"", 1);
+}

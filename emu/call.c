@@ -283,9 +283,13 @@ void dx_call_result_describe(const dx_exec *e, const dx_call_result *res, dx_buf
     dx_buf_printf(out, "XMM0: %.17g (0x%016" PRIx64 ")\n", d, bits);
     describe_count(e, &res->stop, out);
     for (size_t i = 0; i < res->nbufs; i++) {
-        dx_buf_printf(out, "Buffer %zu (%zu bytes):", i + 1, res->buf_sizes[i]);
-        for (size_t j = 0; j < res->buf_sizes[i]; j++)
-            dx_buf_printf(out, "%s%02x", j % 16 ? " " : "\n  ", res->bufs[i][j]);
-        dx_buf_printf(out, "\n");
+        size_t len;
+        dx_buf_printf(out, "Buffer %zu (%zu bytes):\n", i + 1, res->buf_sizes[i]);
+        dx_buf_hexdump(out, res->bufs[i], res->buf_sizes[i], "  ");
+        if (dx_bytes_c_string(res->bufs[i], res->buf_sizes[i], &len)) {
+            dx_buf_append(out, "  as a C string: ", 17);
+            dx_buf_c_string(out, res->bufs[i], len);
+            dx_buf_append(out, "\n", 1);
+        }
     }
 }

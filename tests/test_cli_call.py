@@ -117,6 +117,16 @@ try:
 except (ValueError, KeyError) as ex:
     check(False, f"--json fill_buf ({ex})", out, err)
 
+# Buffers as xxd shows them, and as a C string when they hold one.
+rc, out, err = run(DUMP, "testprog!fill_buf", "buf:20", n)
+want = bytes.fromhex(c["expect_buffer_hex"]) + bytes(4)
+ascii_col = "".join(chr(b) if 32 <= b < 127 else "." for b in want[:16])
+check(rc == 0 and f"  00000000: {want[:8].hex(' ')}  {want[8:16].hex(' ')}  |{ascii_col}|" in out and
+      "  00000010: 00 00 00 00" in out and "as a C string" not in out, "fill_buf: the buffer in xxd's form", out, err)
+rc, out, err = run(DUMP, "kernel32!lstrcpyA", "buf:16", 'str:"v=1234\\tx"')
+check(rc == 0 and 'as a C string: "v=1234\\tx"' in out and "|v=1234.x........|" in out,
+      "lstrcpyA into buf: the C string it holds", out, err)
+
 # str: and wstr: from the command line.
 c = case("str_len")
 rc, out, err = run(DUMP, "testprog!str_len", "str:" + c["arg0_string"])
