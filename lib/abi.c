@@ -22,43 +22,49 @@ typedef struct abi_entry {
     size_t offset, size;
 } abi_entry;
 
+#define F FIELD
 static const abi_entry abi[] = {
-    STRUCT(dx_context) FIELD(dx_context, flags) FIELD(dx_context, rax) FIELD(dx_context, rip)
-    FIELD(dx_context, eflags) FIELD(dx_context, cs) FIELD(dx_context, dr0) FIELD(dx_context, fcw)
-    FIELD(dx_context, ftw) FIELD(dx_context, fioff) FIELD(dx_context, fiseg) FIELD(dx_context, st)
-    FIELD(dx_context, xmm)
-    STRUCT(dx_thread) FIELD(dx_thread, tid) FIELD(dx_thread, teb) FIELD(dx_thread, stack_start)
-    FIELD(dx_thread, has_context) FIELD(dx_thread, context) FIELD(dx_thread, name) FIELD(dx_thread, has_info)
-    FIELD(dx_thread, start_address) FIELD(dx_thread, create_time)
-    STRUCT(dx_module) FIELD(dx_module, base) FIELD(dx_module, size) FIELD(dx_module, timestamp)
-    FIELD(dx_module, path) FIELD(dx_module, basename) FIELD(dx_module, pdb) FIELD(dx_module, pdb_guid)
-    FIELD(dx_module, pdb_age)
-    STRUCT(dx_range) FIELD(dx_range, base) FIELD(dx_range, size) FIELD(dx_range, file_offset)
-    STRUCT(dx_region) FIELD(dx_region, base) FIELD(dx_region, alloc_base) FIELD(dx_region, alloc_protect)
-    FIELD(dx_region, type)
-    STRUCT(dx_exception) FIELD(dx_exception, tid) FIELD(dx_exception, code) FIELD(dx_exception, record)
-    FIELD(dx_exception, address) FIELD(dx_exception, nparams) FIELD(dx_exception, params)
-    FIELD(dx_exception, has_context) FIELD(dx_exception, context)
-    STRUCT(dx_sysinfo) FIELD(dx_sysinfo, arch) FIELD(dx_sysinfo, ncpus) FIELD(dx_sysinfo, product_type)
-    FIELD(dx_sysinfo, major) FIELD(dx_sysinfo, platform) FIELD(dx_sysinfo, csd_version)
-    STRUCT(dx_buf) FIELD(dx_buf, data) FIELD(dx_buf, len) FIELD(dx_buf, cap) FIELD(dx_buf, oom)
-    STRUCT(dx_exec_options) FIELD(dx_exec_options, max_insns) FIELD(dx_exec_options, timeout)
-    FIELD(dx_exec_options, unmapped_zero) FIELD(dx_exec_options, max_session_mb)
-    FIELD(dx_exec_options, code_buffer_kb)
-    STRUCT(dx_stop) FIELD(dx_stop, kind) FIELD(dx_stop, pc) FIELD(dx_stop, addr) FIELD(dx_stop, access)
-    FIELD(dx_stop, syscall_nr) FIELD(dx_stop, code) FIELD(dx_stop, flags) FIELD(dx_stop, nparams)
-    FIELD(dx_stop, params) FIELD(dx_stop, unhandled) FIELD(dx_stop, insns) FIELD(dx_stop, insn)
-    FIELD(dx_stop, detail)
-    STRUCT(dx_arg) FIELD(dx_arg, kind) FIELD(dx_arg, i) FIELD(dx_arg, d) FIELD(dx_arg, text) FIELD(dx_arg, size)
-    STRUCT(dx_call_options) FIELD(dx_call_options, variadic)
-    STRUCT(dx_call_result) FIELD(dx_call_result, stop) FIELD(dx_call_result, rax) FIELD(dx_call_result, xmm0)
-    FIELD(dx_call_result, nbufs) FIELD(dx_call_result, bufs) FIELD(dx_call_result, buf_sizes)
-    STRUCT(dx_abi_call_block) FIELD(dx_abi_call_block, exec) FIELD(dx_abi_call_block, options)
-    FIELD(dx_abi_call_block, result) FIELD(dx_abi_call_block, fn) FIELD(dx_abi_call_block, nargs)
+    STRUCT(dx_context) F(dx_context, flags) F(dx_context, rax) F(dx_context, rcx) F(dx_context, rdx)
+    F(dx_context, rbx) F(dx_context, rsp) F(dx_context, rbp) F(dx_context, rsi) F(dx_context, rdi)
+    F(dx_context, r8) F(dx_context, r9) F(dx_context, r10) F(dx_context, r11) F(dx_context, r12)
+    F(dx_context, r13) F(dx_context, r14) F(dx_context, r15) F(dx_context, rip) F(dx_context, eflags)
+    F(dx_context, mxcsr) F(dx_context, cs) F(dx_context, ds) F(dx_context, es) F(dx_context, fs)
+    F(dx_context, gs) F(dx_context, ss) F(dx_context, dr0) F(dx_context, dr1) F(dx_context, dr2)
+    F(dx_context, dr3) F(dx_context, dr6) F(dx_context, dr7) F(dx_context, fcw) F(dx_context, fsw)
+    F(dx_context, fop) F(dx_context, ftw) F(dx_context, fioff) F(dx_context, fooff) F(dx_context, fiseg)
+    F(dx_context, foseg) F(dx_context, st) F(dx_context, xmm)
+    STRUCT(dx_thread) F(dx_thread, tid) F(dx_thread, suspend_count) F(dx_thread, priority_class)
+    F(dx_thread, priority) F(dx_thread, teb) F(dx_thread, stack_start) F(dx_thread, stack_size)
+    F(dx_thread, has_context) F(dx_thread, context) F(dx_thread, name) F(dx_thread, has_info)
+    F(dx_thread, start_address) F(dx_thread, create_time)
+    STRUCT(dx_module) F(dx_module, base) F(dx_module, size) F(dx_module, checksum) F(dx_module, timestamp)
+    F(dx_module, path) F(dx_module, basename) F(dx_module, pdb) F(dx_module, pdb_guid) F(dx_module, pdb_age)
+    STRUCT(dx_range) F(dx_range, base) F(dx_range, size) F(dx_range, file_offset)
+    STRUCT(dx_region) F(dx_region, base) F(dx_region, size) F(dx_region, alloc_base) F(dx_region, alloc_protect)
+    F(dx_region, protect) F(dx_region, state) F(dx_region, type)
+    STRUCT(dx_exception) F(dx_exception, tid) F(dx_exception, code) F(dx_exception, flags)
+    F(dx_exception, record) F(dx_exception, address) F(dx_exception, nparams) F(dx_exception, params)
+    F(dx_exception, has_context) F(dx_exception, context)
+    STRUCT(dx_sysinfo) F(dx_sysinfo, arch) F(dx_sysinfo, level) F(dx_sysinfo, revision) F(dx_sysinfo, ncpus)
+    F(dx_sysinfo, product_type) F(dx_sysinfo, major) F(dx_sysinfo, minor) F(dx_sysinfo, build)
+    F(dx_sysinfo, platform) F(dx_sysinfo, csd_version)
+    STRUCT(dx_buf) F(dx_buf, data) F(dx_buf, len) F(dx_buf, cap) F(dx_buf, oom)
+    STRUCT(dx_exec_options) F(dx_exec_options, max_insns) F(dx_exec_options, timeout)
+    F(dx_exec_options, unmapped_zero) F(dx_exec_options, max_session_mb) F(dx_exec_options, code_buffer_kb)
+    STRUCT(dx_stop) F(dx_stop, kind) F(dx_stop, pc) F(dx_stop, addr) F(dx_stop, access) F(dx_stop, syscall_nr)
+    F(dx_stop, code) F(dx_stop, flags) F(dx_stop, nparams) F(dx_stop, params) F(dx_stop, unhandled)
+    F(dx_stop, insns) F(dx_stop, insn) F(dx_stop, detail)
+    STRUCT(dx_arg) F(dx_arg, kind) F(dx_arg, i) F(dx_arg, d) F(dx_arg, text) F(dx_arg, size)
+    STRUCT(dx_call_options) F(dx_call_options, variadic)
+    STRUCT(dx_call_result) F(dx_call_result, stop) F(dx_call_result, rax) F(dx_call_result, xmm0)
+    F(dx_call_result, nbufs) F(dx_call_result, bufs) F(dx_call_result, buf_sizes)
+    STRUCT(dx_abi_call_block) F(dx_abi_call_block, exec) F(dx_abi_call_block, options)
+    F(dx_abi_call_block, result) F(dx_abi_call_block, fn) F(dx_abi_call_block, nargs)
     FLEXIBLE(dx_abi_call_block, args)
-    STRUCT(dx_nt_options) FIELD(dx_nt_options, policy) FIELD(dx_nt_options, exceptions)
-    FIELD(dx_nt_options, trace) FIELD(dx_nt_options, console) FIELD(dx_nt_options, user)
+    STRUCT(dx_nt_options) F(dx_nt_options, policy) F(dx_nt_options, exceptions) F(dx_nt_options, trace)
+    F(dx_nt_options, console) F(dx_nt_options, user)
 };
+#undef F
 
 /* Named constants, so that callers take enumerations' values from here. */
 #define VALUE(name) {#name, (long long)(name)},
@@ -102,6 +108,13 @@ size_t dx_abi_offset(const char *type, const char *field)
 {
     const abi_entry *a = abi_find(type, field);
     return a ? a->offset : (size_t)-1;
+}
+
+/* sizeof(type.field), or (size_t)-1 for a field not described here. */
+size_t dx_abi_field_size(const char *type, const char *field)
+{
+    const abi_entry *a = abi_find(type, field);
+    return a ? a->size : (size_t)-1;
 }
 
 /* The value of a constant of the headers by its name ("DX_STOP_LIMIT");

@@ -18,6 +18,7 @@
  * described. Each is answered from the headers the library was built with. */
 size_t dx_abi_size(const char *type);
 size_t dx_abi_offset(const char *type, const char *field);
+size_t dx_abi_field_size(const char *type, const char *field);
 /* The value of a constant of these headers by its name ("DX_STOP_LIMIT"). */
 bool dx_abi_value(const char *name, long long *value);
 /* dx_exec_call with everything it takes in one block, which a foreign

@@ -98,9 +98,10 @@ class Dump:
         if lib.dx_dump_open(os.fsencode(path), ctypes.byref(handle), err, len(err)) != 0:
             raise DumpExecError(err.value.decode("utf-8", "replace"))
         self._d = handle.value
+        self._closing = False
         self._sessions: "weakref.WeakSet" = weakref.WeakSet()
         self._resolved: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # held by every use of the handle, and by close
         self.path = os.fspath(path)
         self.modules = tuple(self._module(i) for i in range(lib.dx_dump_module_count(self._d)))
         self.threads = tuple(self._thread(i) for i in range(lib.dx_dump_thread_count(self._d)))
@@ -138,8 +139,10 @@ class Dump:
     @property
     def default_thread(self) -> Optional[Thread]:
         """The thread a debugger shows first: the exception's, else the first."""
-        p = lib.dx_dump_default_thread(self._handle())
-        return next((t for t in self.threads if t.tid == p.contents.tid), None) if p else None
+        with self._lock:
+            p = lib.dx_dump_default_thread(self._handle())
+            tid = p.contents.tid if p else None
+        return next((t for t in self.threads if t.tid == tid), None)
 
     def module(self, name_or_addr: Union[str, int]) -> Optional[Module]:
         """A module by name ("kernel32", "KERNEL32.DLL") or by an address inside it."""
@@ -155,7 +158,8 @@ class Dump:
     def read(self, addr: int, size: int) -> bytes:
         """The dump's own bytes (no session's writes); fewer than size where it stops holding memory."""
         buf = ctypes.create_string_buffer(size)
-        n = lib.dx_dump_read(self._handle(), addr, buf, size)
+        with self._lock:
+            n = lib.dx_dump_read(self._handle(), addr, buf, size)
         return buf.raw[:n]
 
     def resolve(self, expr: str) -> int:
@@ -163,7 +167,9 @@ class Dump:
         addr = self._resolved.get(expr)
         if addr is None:
             out, err = ctypes.c_uint64(), _err()
-            if lib.dx_dump_resolve(self._handle(), expr.encode(), ctypes.byref(out), err, len(err)) != 0:
+            with self._lock:
+                rc = lib.dx_dump_resolve(self._handle(), expr.encode(), ctypes.byref(out), err, len(err))
+            if rc != 0:
                 raise DumpExecError(err.value.decode("utf-8", "replace"))
             addr = self._resolved[expr] = out.value
         return addr
@@ -171,13 +177,15 @@ class Dump:
     def symbolize(self, addr: int) -> str:
         """"module!export+0x12", "module+0x1530" or "0x..." for an address."""
         out = ctypes.create_string_buffer(512)
-        lib.dx_dump_symbolize(self._handle(), addr, out, len(out))
+        with self._lock:
+            lib.dx_dump_symbolize(self._handle(), addr, out, len(out))
         return out.value.decode("utf-8", "replace")
 
     def describe(self) -> str:
         """The listing `dump_exec DUMP` prints."""
         b = _lib.Buf()
-        lib.dx_describe_all(self._handle(), ctypes.byref(b))
+        with self._lock:
+            lib.dx_describe_all(self._handle(), ctypes.byref(b))
         try:
             return ctypes.string_at(b.data, b.len).decode("utf-8", "replace") if b.data else ""
         finally:
@@ -187,24 +195,28 @@ class Dump:
     def session(self, **options) -> "Session":
         """A new isolated executor over this dump; see Session for the options."""
         from ._session import Session
-        s = Session(self, **options)
-        with self._lock:
+        with self._lock:  # a close waits for it, and a closed dump refuses it
+            s = Session(self, **options)
             self._sessions.add(s)
         return s
 
     def _handle(self) -> int:
-        if not self._d:
+        if not self._d or self._closing:
             raise DumpExecError(f"{self.path}: the dump is closed")
         return self._d
 
     def close(self) -> None:
+        """Close the dump: its sessions' runs are interrupted and the
+        sessions closed first."""
         with self._lock:
-            sessions = list(self._sessions)
+            sessions, self._closing = list(self._sessions), True
         for s in sessions:
+            s.interrupt()
             s.close()
-        if self._d:
-            lib.dx_dump_close(self._d)
-            self._d = None
+        with self._lock:
+            if self._d:
+                lib.dx_dump_close(self._d)
+                self._d = None
 
     def __enter__(self) -> "Dump":
         return self

@@ -110,6 +110,7 @@ PROTOTYPES = [
     ("dx_version", c_char_p, []),
     ("dx_abi_size", c_size_t, [c_char_p]),
     ("dx_abi_offset", c_size_t, [c_char_p, c_char_p]),
+    ("dx_abi_field_size", c_size_t, [c_char_p, c_char_p]),
     ("dx_abi_value", c_bool, [c_char_p, POINTER(c_longlong)]),
     ("dx_dump_open", c_int, [c_char_p, POINTER(c_void_p), E, N]),
     ("dx_dump_close", None, [D]),
@@ -218,10 +219,14 @@ def _check_layouts(lib: ctypes.CDLL) -> None:
         if size != ctypes.sizeof(struct):
             raise LibraryError(f"{lib._name}: {cname} is {size} bytes there, {ctypes.sizeof(struct)} here")
         for fname, *_ in struct._fields_:
-            want = lib.dx_abi_offset(cname.encode(), fname.encode())
-            if want != ctypes.c_size_t(-1).value and want != getattr(struct, fname).offset:
-                raise LibraryError(f"{lib._name}: {cname}.{fname} is at {want} there, "
-                                   f"{getattr(struct, fname).offset} here")
+            here = getattr(struct, fname)
+            at = lib.dx_abi_offset(cname.encode(), fname.encode())
+            size = lib.dx_abi_field_size(cname.encode(), fname.encode())
+            if at == ctypes.c_size_t(-1).value:
+                raise LibraryError(f"{lib._name}: does not describe {cname}.{fname}")
+            if (at, size) != (here.offset, here.size):
+                raise LibraryError(f"{lib._name}: {cname}.{fname} is {size} bytes at {at} there, "
+                                   f"{here.size} bytes at {here.offset} here")
 
 
 lib = _load()

@@ -6,6 +6,7 @@ import os
 import signal
 import struct
 import threading
+import time
 import weakref
 from typing import Callable, Iterator, Optional, Union
 
@@ -107,6 +108,7 @@ class _Frame:
         self.plain = session._plain_at
 
     def fill_slowly(self, fn: int, values, options: int) -> None:
+        self.all_ints = False
         struct.pack_into("<Q", self.view, _OPTIONS_AT, options)
         struct.pack_into("<QQ", self.view, _FN_AT, fn, len(values))
         for i, x in enumerate(values):
@@ -129,8 +131,8 @@ def _set_arg(a: _lib.Arg, i: int, x) -> None:
     elif t is bytes or t is bytearray or t is memoryview:
         b = bytes(x)
         a.kind, a.text, a.size = _K["STR"], b, len(b)
-    elif t is buf:
-        a.kind, a.text, a.size = _K["BUF"], (x.init or None), x.size
+    elif t is buf:  # C copies size bytes from text: give it all of them
+        a.kind, a.text, a.size = _K["BUF"], (x.init.ljust(x.size, b"\0") if x.init else None), x.size
     elif isinstance(x, int):  # IntEnum and friends
         _set_arg(a, i, int(x))
     elif isinstance(x, float):
@@ -150,7 +152,7 @@ class Stop:
     "exception", "limit", ...), the instruction's address pc, the data
     address addr of an access or watchpoint, and a one-line description."""
     __slots__ = ("kind", "pc", "addr", "access", "insn", "detail", "description", "instructions",
-                 "syscall", "code", "params", "unhandled")
+                 "syscall", "code", "params", "unhandled", "console", "debug_output")
 
     def __init__(self, s: _lib.Stop, description: str):
         self.kind = STOP_KIND.get(s.kind, "error")
@@ -164,6 +166,7 @@ class Stop:
         self.code = s.code if self.kind == "exception" else None
         self.params = tuple(s.params[:min(s.nparams, 15)]) if self.kind == "exception" else ()
         self.unhandled = bool(s.unhandled)
+        self.console, self.debug_output = "", []  # the guest's output during a step or continue
 
     def __repr__(self) -> str:
         return f"<Stop {self.kind} at {self.pc:#x}: {self.description}>"
@@ -249,10 +252,33 @@ class Stopped(DumpExecError):
 # KeyboardInterrupt as usual.
 
 _sessions: "weakref.WeakSet" = weakref.WeakSet()
+_sessions_lock = threading.Lock()
 
 
 def _busy() -> list:
-    return [s for s in list(_sessions) if s._lock.locked() and s._e]
+    """Every session running now (holding its lock)."""
+    with _sessions_lock:
+        sessions = list(_sessions)
+    return [s for s in sessions if s._lock.locked()]
+
+
+def _interrupt_runs() -> None:
+    """Interrupt every run under way, and again every 50 ms for a second
+    while that run goes on (an interrupt can arrive between two of a run's
+    engine starts, as the server also knows); a run that ended clears its
+    session's _interrupted, and the next run is left alone."""
+    busy = _busy()
+    for s in busy:
+        s.interrupt()
+    for _ in range(20):
+        time.sleep(0.05)
+        busy = [s for s in busy if s._interrupted and s._lock.locked()]
+        if not busy:
+            return
+        for s in busy:
+            s.interrupt()
+
+
 _watcher_lock = threading.Lock()
 _watcher_state = {"tried": False}
 
@@ -266,8 +292,10 @@ def _watch(fd: int) -> None:
         if not data:
             return
         if signal.SIGINT in data:
-            for s in _busy():
-                lib.dx_exec_interrupt(s._e)
+            try:
+                _interrupt_runs()
+            except Exception:  # noqa: BLE001 - the watcher must outlive anything a session does
+                pass
 
 
 def _install_interrupts() -> None:
@@ -293,7 +321,7 @@ def _install_interrupts() -> None:
 def interrupt_all() -> None:
     """Interrupt every run under way in this process (what Ctrl-C does)."""
     for s in _busy():
-        lib.dx_exec_interrupt(s._e)
+        s.interrupt()
 
 
 # ---- registers ----------------------------------------------------------------
@@ -322,7 +350,8 @@ class Registers:
         if n is None:
             raise KeyError(f"no register {name!r}")
         out = ctypes.create_string_buffer(_REG_SIZE[n])
-        lib.dx_regs_get(self._ptr(), n, out)
+        with self._s._lock:
+            lib.dx_regs_get(self._ptr(), n, out)
         return int.from_bytes(out.raw, "little")
 
     def __setitem__(self, name: str, value: int) -> None:
@@ -332,7 +361,8 @@ class Registers:
         size = _REG_SIZE[n]
         if not isinstance(value, int) or not -(1 << (8 * size - 1)) <= value < 1 << (8 * size):
             raise ValueError(f"{name}: {value!r} does not fit {size} bytes")
-        lib.dx_regs_set(self._ptr(), n, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+        with self._s._lock:
+            lib.dx_regs_set(self._ptr(), n, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
 
     def __getattr__(self, name: str) -> int:
         try:
@@ -411,7 +441,9 @@ class Session:
             self.close()
             raise DumpExecError(err.value.decode("utf-8", "replace"))
         self._nt = nt.value
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one caller at a time, as the C API requires
+        self._elock = threading.Lock()  # the executor pointer, for interrupts from other threads
+        self._interrupted = False       # interrupt() reached the run under way
         self._res = _lib.CallResult()
         self._res_at = ctypes.addressof(self._res)
         self._resv = memoryview(self._res).cast("B")
@@ -420,7 +452,8 @@ class Session:
         self._plain = _lib.CallOptions(False)
         self._variadic = _lib.CallOptions(True)
         self._plain_at, self._variadic_at = ctypes.addressof(self._plain), ctypes.addressof(self._variadic)
-        _sessions.add(self)
+        with _sessions_lock:
+            _sessions.add(self)
         _install_interrupts()
 
     # -- lifetime -----------------------------------------------------------
@@ -437,13 +470,14 @@ class Session:
             lock.acquire()
         try:
             if getattr(self, "_trace", None):
-                self.trace(None)
+                self._set_trace(None)
             if getattr(self, "_nt", None):
                 lib.dx_nt_free(self._nt)
                 self._nt = None
             if getattr(self, "_e", None):
-                lib.dx_exec_free(self._e)
-                self._e = None
+                with self._elock:
+                    e, self._e = self._e, None
+                lib.dx_exec_free(e)
             self._frames = {}
         finally:
             if lock:
@@ -476,7 +510,8 @@ class Session:
     def max_insns(self, n: int) -> None:
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"max_insns must be an int >= 0, not {n!r}")
-        lib.dx_exec_options_of(self._handle()).contents.max_insns = n
+        with self._lock:
+            lib.dx_exec_options_of(self._handle()).contents.max_insns = n
 
     @property
     def timeout(self) -> float:
@@ -486,7 +521,8 @@ class Session:
     def timeout(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("timeout must not be negative")
-        lib.dx_exec_options_of(self._handle()).contents.timeout = seconds
+        with self._lock:
+            lib.dx_exec_options_of(self._handle()).contents.timeout = seconds
 
     # -- addresses ----------------------------------------------------------
     def _addr(self, where: Union[int, str]) -> int:
@@ -539,17 +575,29 @@ class Session:
                     frame.fill_slowly(addr, args, self._plain_at)
             else:
                 frame.fill_slowly(addr, args, self._variadic_at if variadic else self._plain_at)
-            rc = _call(frame.address)
-            kind, insns, rax, x0, x1, nbufs = _RESULT.unpack_from(self._resv)
-            result = Result(rax, x0, x1, insns)
-            if nbufs or self._out:
-                result._extra = (self._take_buffers() if nbufs else [],) + self._take_output()
+            try:
+                rc = _call(frame.address)
+                kind, insns, rax, x0, x1, nbufs = _RESULT.unpack_from(self._resv)
+                result = Result(rax, x0, x1, insns)
+                if nbufs or self._out:
+                    result._extra = (self._take_buffers() if nbufs else [],) + self._take_output()
+            except BaseException:  # KeyboardInterrupt before the results were taken: drop them
+                self._clean()
+                raise
+            if self._interrupted:
+                self._after_run()
             if kind == _RETURNED and not rc:
                 return result
             if rc != 0:
                 raise DumpExecError(self._res.stop.detail.decode("utf-8", "replace"))
             stop = self._res.stop
             raise Stopped(Stop(stop, self._describe(stop)), result)
+
+    def _clean(self) -> None:
+        if self._res.nbufs:
+            lib.dx_call_result_free(self._res)
+        self._out.clear()
+        self._after_run()
 
     def _take_buffers(self) -> list:
         res = self._res
@@ -559,11 +607,15 @@ class Session:
 
     def _run(self, fn) -> Stop:
         with self._lock:
-            rc = fn(self._handle(), self._stop)
+            e = self._handle()
+            rc = fn(e, self._stop)
+            self._after_run()
+            console, debug = self._take_output()
             if rc != 0:
                 raise DumpExecError(self._stop.detail.decode("utf-8", "replace"))
-            self._take_output()
-            return Stop(self._stop, self._describe(self._stop))
+            stop = Stop(self._stop, self._describe(self._stop))
+            stop.console, stop.debug_output = console, debug
+            return stop
 
     def step(self, count: int = 1) -> Stop:
         """Execute count instructions of the current thread (stopping early
@@ -580,27 +632,41 @@ class Session:
         return self._run(lib.dx_exec_continue)
 
     def interrupt(self) -> None:
-        """From any thread: stop this session's run under way with "interrupted"."""
-        if self._e:
-            lib.dx_exec_interrupt(self._e)
+        """From any thread: stop this session's run under way with
+        "interrupted". Without a run under way it does nothing."""
+        with self._elock:
+            if self._e and self._lock.locked():
+                self._interrupted = True
+                lib.dx_exec_interrupt(self._e)
+
+    def _after_run(self) -> None:
+        """Under the lock, after a run: an interrupt that came too late for
+        it must not stop the next one."""
+        if self._interrupted:
+            with self._elock:
+                self._interrupted = False
+                lib.dx_exec_interrupt_clear(self._e)
 
     # -- threads and registers ----------------------------------------------
     @property
     def threads(self) -> list[int]:
         most = max(len(self.dump.threads), 1)
         tids = (ctypes.c_uint32 * most)()
-        n = lib.dx_exec_threads(self._handle(), tids, most)
+        with self._lock:
+            n = lib.dx_exec_threads(self._handle(), tids, most)
         return list(tids[:n])
 
     @property
     def thread(self) -> int:
         """The current thread's id; set it to select another of the dump's threads."""
-        return lib.dx_exec_current_thread(self._handle())
+        with self._lock:
+            return lib.dx_exec_current_thread(self._handle())
 
     @thread.setter
     def thread(self, tid: int) -> None:
-        if lib.dx_exec_select_thread(self._handle(), tid) != 0:
-            raise ValueError(f"thread {tid} is not in the dump")
+        with self._lock:
+            if lib.dx_exec_select_thread(self._handle(), tid) != 0:
+                raise ValueError(f"thread {tid} is not in the dump")
 
     @property
     def regs(self) -> Registers:
@@ -642,13 +708,17 @@ class Session:
     # -- breakpoints, watchpoints, stubs --------------------------------------
     def add_breakpoint(self, where: Union[int, str]) -> int:
         addr = self._addr(where)
-        if lib.dx_exec_break_add(self._handle(), addr) != 0:
+        with self._lock:
+            rc = lib.dx_exec_break_add(self._handle(), addr)
+        if rc != 0:
             raise DumpExecError(f"cannot set a breakpoint at {addr:#x}")
         return addr
 
     def remove_breakpoint(self, where: Union[int, str]) -> None:
         addr = self._addr(where)
-        if lib.dx_exec_break_remove(self._handle(), addr) != 0:
+        with self._lock:
+            rc = lib.dx_exec_break_remove(self._handle(), addr)
+        if rc != 0:
             raise DumpExecError(f"no breakpoint at {addr:#x}")
 
     def add_watchpoint(self, where: Union[int, str], size: int = 1, kind: str = "write") -> int:
@@ -656,7 +726,9 @@ class Session:
         addr = self._addr(where)
         if kind not in _WATCH:
             raise ValueError(f"kind must be one of {sorted(_WATCH)}, not {kind!r}")
-        if lib.dx_exec_watch_add(self._handle(), addr, size, _WATCH[kind]) != 0:
+        with self._lock:
+            rc = lib.dx_exec_watch_add(self._handle(), addr, size, _WATCH[kind])
+        if rc != 0:
             raise DumpExecError(f"cannot watch {size} bytes at {addr:#x}")
         return addr
 
@@ -664,12 +736,15 @@ class Session:
         addr = self._addr(where)
         if kind not in _WATCH:
             raise ValueError(f"kind must be one of {sorted(_WATCH)}, not {kind!r}")
-        if lib.dx_exec_watch_remove(self._handle(), addr, size, _WATCH[kind]) != 0:
+        with self._lock:
+            rc = lib.dx_exec_watch_remove(self._handle(), addr, size, _WATCH[kind])
+        if rc != 0:
             raise DumpExecError(f"no {kind} watchpoint on {size} bytes at {addr:#x}")
 
     def clear_breakpoints(self) -> None:
         """Remove every breakpoint and watchpoint."""
-        lib.dx_exec_break_clear(self._handle())
+        with self._lock:
+            lib.dx_exec_break_clear(self._handle())
 
     def stub(self, name: str, value: int) -> None:
         """Make a function ("kernel32!GetTickCount") return value at once, or
@@ -677,20 +752,28 @@ class Session:
         fn = lib.dx_nt_stub if "!" in name or "+" in name or not name[:2] in ("Nt", "Zw") else \
             lib.dx_nt_stub_syscall
         err = _err()
-        self._handle()
-        if fn(self._nt, f"{name}={value}".encode(), err, len(err)) != 0:
+        with self._lock:
+            self._handle()
+            rc = fn(self._nt, f"{name}={value}".encode(), err, len(err))
+        if rc != 0:
             raise DumpExecError(err.value.decode("utf-8", "replace"))
 
     def unstub(self, name: str) -> None:
         err = _err()
-        self._handle()
-        if lib.dx_nt_unstub(self._nt, name.encode(), err, len(err)) != 0:
+        with self._lock:
+            self._handle()
+            rc = lib.dx_nt_unstub(self._nt, name.encode(), err, len(err))
+        if rc != 0:
             raise DumpExecError(err.value.decode("utf-8", "replace"))
 
     # -- tracing --------------------------------------------------------------
     def trace(self, path: Optional[Union[str, os.PathLike]]) -> None:
         """One line per executed instruction to the file at path, from now
         on; trace(None) ends it and closes the file."""
+        with self._lock:
+            self._set_trace(path)
+
+    def _set_trace(self, path) -> None:
         e = self._handle() if path is not None else self._e
         if self._trace:
             if e:

@@ -307,3 +307,57 @@ def test_trace_and_console_callback(dump, manifest, tmp_path):
     assert lines[1].split(": ", 1)[1].startswith("ret") and lines[2].startswith("-- 2 instructions")
     with pytest.raises(dumpexec.DumpExecError, match="cannot open"):
         s.trace(tmp_path / "no" / "such" / "dir.txt")
+
+
+def test_buf_init_is_padded_with_zeros(session, manifest):
+    r = session.call(fn(manifest, "add2"), dumpexec.buf(4096, b"AB"), 0)
+    assert r.buffers[0] == b"AB" + bytes(4094)
+
+
+def test_an_interrupt_without_a_run_stops_nothing_later(session, manifest):
+    session.interrupt()
+    assert session.call(fn(manifest, "add2"), 3, 5).rax == 13
+    dumpexec.interrupt_all()
+    assert session.call(fn(manifest, "add2"), 3, 5).rax == 13
+
+
+def test_closing_a_dump_under_use(full_path, manifest):
+    d = dumpexec.open(full_path)
+    s = d.session(max_insns=0)
+    errors, stops = [], []
+
+    def reader():
+        try:
+            while True:
+                d.read(fn(manifest, "add2"), 16)
+        except dumpexec.DumpExecError as e:
+            errors.append(str(e))
+
+    def runner():
+        try:
+            s.call(fn(manifest, "long_loop"), 1 << 62)
+        except dumpexec.DumpExecError as e:
+            stops.append(getattr(e, "kind", str(e)))
+    threads = [threading.Thread(target=reader), threading.Thread(target=runner)]
+    [t.start() for t in threads]
+    time.sleep(0.2)
+    d.close()  # interrupts the unlimited run, then frees everything
+    [t.join(10) for t in threads]
+    assert not any(t.is_alive() for t in threads)
+    assert errors and "closed" in errors[0] and stops == ["interrupted"]
+    with pytest.raises(dumpexec.DumpExecError, match="closed"):
+        s.call(fn(manifest, "add2"), 1, 2)
+
+
+def test_a_sessions_state_is_changed_only_between_its_runs(dump, manifest):
+    s = dump.session(max_insns=0)
+    before = {t: s.regs_of(t).dict() for t in s.threads}
+    t = threading.Thread(target=lambda: pytest.raises(dumpexec.Stopped, s.call, fn(manifest, "long_loop"), 1 << 62))
+    t.start()
+    time.sleep(0.1)
+    waited = threading.Timer(0.3, s.interrupt)
+    waited.start()
+    s.thread = s.threads[1]  # waits for the call to end, then selects
+    t.join(10)
+    s.thread = s.threads[0]
+    assert {t: s.regs_of(t).dict() for t in s.threads} == before
