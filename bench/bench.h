@@ -125,6 +125,11 @@ void fig_soak(void);
 void fig_nt(void);
 void fig_python(void);
 
+/* add2(3, 5) through the C API: calls per second over about secs; *ok
+ * turns false if a call did not return 13. */
+struct dx_exec;
+double capi_add2_sample(struct dx_exec *e, uint64_t fn, double secs, bool *ok);
+
 /* Shared between figures: measured once. */
 double shared_pingpong(void);
 

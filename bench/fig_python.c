@@ -13,23 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* add2(3, 5) through dx_exec_call on an executor with nt/ attached, as
- * every Python session has. */
-static double capi_sample(dx_exec *e, uint64_t fn, double secs, bool *ok)
-{
-    dx_arg args[2] = {{.kind = DX_ARG_INT, .i = 3}, {.kind = DX_ARG_INT, .i = 5}};
-    long n = 0;
-    double t0 = now_s(), t;
-    for (;;) {
-        dx_call_result res;
-        dx_exec_call(e, fn, args, 2, NULL, &res);
-        *ok &= res.stop.kind == DX_STOP_RETURNED && res.rax == 13;
-        dx_call_result_free(&res);
-        if ((++n & 63) == 0 && (t = now_s() - t0) >= secs)
-            return (double)n / t;
-    }
-}
-
 /* The first number the command prints (on stdout, or the last line of
  * stderr for the batch example's summary), or -1. */
 static double run_number(const char *const *argv, double timeout, const char *after)
@@ -72,9 +55,9 @@ static void python_calls(const char *script, int samples, double secs)
     const char *argv[] = {"/usr/bin/env", "python3", script, cfg.fixture, secs_s, NULL};
     double c[8], py[8];
     bool ok = true;
-    capi_sample(e, fn, 0.05, &ok);
+    capi_add2_sample(e, fn, 0.05, &ok); /* with nt/ attached, as every Python session has */
     for (int i = 0; i < samples; i++) {
-        c[i] = capi_sample(e, fn, secs, &ok);
+        c[i] = capi_add2_sample(e, fn, secs, &ok);
         py[i] = run_number(argv, 60 + 4 * secs, NULL);
     }
     dx_nt_free(nt);
