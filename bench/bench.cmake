@@ -28,6 +28,12 @@ target_compile_definitions(dump_exec_bench PRIVATE
   DXB_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
   DXB_PYTHON_DIR="${CMAKE_BINARY_DIR}/python")
 add_dependencies(dump_exec_bench dump_exec)
+if(DX_SANITIZE)
+  # The Python figures load a sanitized libdumpexec into python3: ASan's runtime must come first.
+  execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so OUTPUT_VARIABLE DXB_ASAN
+    OUTPUT_STRIP_TRAILING_WHITESPACE)
+  target_compile_definitions(dump_exec_bench PRIVATE DXB_PY_PRELOAD="${DXB_ASAN}")
+endif()
 if(TARGET python_package)
   add_dependencies(dump_exec_bench python_package)
 endif()
