@@ -5,7 +5,7 @@
         s = d.session()
         print(s.call("testprog!add2", 3, 5).rax)                # 13
         print(s.call("kernel32!lstrlenA", "hello").rax)         # 5
-        r = s.call("testprog!fill_buffer", dumpexec.buf(16), 16)
+        r = s.call("testprog!fill_buf", dumpexec.buf(16), 16)
         print(r.buffers[0])
 
 The package drives libdumpexec through ctypes; it finds the library
