@@ -21,7 +21,7 @@ enum { EXIT_STOPPED = 3, EXIT_USAGE = 2 };
 
 typedef struct options {
     bool json, variadic;
-    const char *dump_path, *trace_file;
+    const char *dump_path, *trace_file, *coverage_file;
     bool trace, trace_syscalls;
     dx_syscall_policy syscalls;
     dx_exception_policy exceptions;
@@ -59,6 +59,7 @@ static void usage(FILE *to)
           "  --json               print as JSON\n"
           "  --trace              print every executed instruction to stderr\n"
           "  --trace-file FILE    ... to FILE instead\n"
+          "  --coverage FILE      write the basic blocks the call ran as a drcov log (Lighthouse, bncov)\n"
           "  --syscalls MODE      emulate (default): serve the NT system calls DumpExec knows;\n"
           "                       stop: every system call stops the call\n"
           "  --trace-syscalls     print every system call to stderr, as strace does\n"
@@ -94,7 +95,7 @@ static int parse_options(int argc, char **argv, options *o)
 {
     enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC,
-           O_SYSCALLS, O_TRACE_SYSCALLS, O_EXCEPTIONS, O_STUB, O_STUB_SYSCALL };
+           O_SYSCALLS, O_TRACE_SYSCALLS, O_EXCEPTIONS, O_STUB, O_STUB_SYSCALL, O_COVERAGE };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"serve", no_argument, NULL, O_SERVE},
@@ -106,6 +107,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"json", no_argument, NULL, O_JSON},
         {"trace", no_argument, NULL, O_TRACE},
         {"trace-file", required_argument, NULL, O_TRACE_FILE},
+        {"coverage", required_argument, NULL, O_COVERAGE},
         {"max-insns", required_argument, NULL, O_MAX_INSNS},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"thread", required_argument, NULL, O_THREAD},
@@ -158,6 +160,7 @@ static int parse_options(int argc, char **argv, options *o)
         case O_JSON: o->json = true; break;
         case O_TRACE: o->trace = true; break;
         case O_TRACE_FILE: o->trace = true, o->trace_file = optarg; break;
+        case O_COVERAGE: o->coverage_file = optarg; break;
         case O_VARIADIC: o->variadic = true; break;
         case O_SYSCALLS:
             if (strcmp(optarg, "emulate") && strcmp(optarg, "stop"))
@@ -300,6 +303,32 @@ static int apply_stubs(dx_nt *nt, const options *o, char *err, size_t errlen)
     return 0;
 }
 
+/* --coverage: the file opened before the call (a bad path fails at once), the blocks after it. */
+static FILE *start_coverage(dx_exec *e, const options *o)
+{
+    FILE *f = fopen(o->coverage_file, "wb");
+    if (!f)
+        fprintf(stderr, "dump_exec: %s: %s\n", o->coverage_file, strerror(errno));
+    else if (dx_exec_coverage_start(e) != 0) {
+        fprintf(stderr, "dump_exec: out of memory for coverage\n");
+        fclose(f);
+        f = NULL;
+    }
+    return f;
+}
+
+static int end_coverage(dx_exec *e, FILE *f, const char *path)
+{
+    size_t n = dx_exec_coverage_count(e);
+    int rc = dx_exec_coverage_write(e, f);
+    if (fclose(f) != 0 || rc != 0) {
+        fprintf(stderr, "dump_exec: %s: cannot write the coverage\n", path);
+        return -1;
+    }
+    fprintf(stderr, "Coverage: %zu blocks run, drcov log in %s\n", n, path);
+    return 0;
+}
+
 static int call_function(const dx_dump *d, const options *o)
 {
     char err[DX_ERRLEN];
@@ -320,7 +349,7 @@ static int call_function(const dx_dump *d, const options *o)
         dx_args_free(args, nargs);
         return EXIT_USAGE;
     }
-    FILE *trace = NULL;
+    FILE *trace = NULL, *coverage = NULL;
     int rc = 0;
     console_state console = {0};
     dx_nt_options nto = {.policy = o->syscalls, .exceptions = o->exceptions,
@@ -334,6 +363,8 @@ static int call_function(const dx_dump *d, const options *o)
         rc = EXIT_USAGE;
     } else if (o->trace && !(trace = o->trace_file ? fopen(o->trace_file, "w") : stderr)) {
         fprintf(stderr, "dump_exec: %s: %s\n", o->trace_file, strerror(errno));
+        rc = EXIT_USAGE;
+    } else if (o->coverage_file && !(coverage = start_coverage(e, o))) {
         rc = EXIT_USAGE;
     }
     if (rc == 0) {
@@ -352,10 +383,15 @@ static int call_function(const dx_dump *d, const options *o)
         }
         rc = res.stop.kind == DX_STOP_RETURNED ? 0 : EXIT_STOPPED;
         dx_call_result_free(&res);
+        if (coverage && end_coverage(e, coverage, o->coverage_file) != 0 && rc == 0)
+            rc = EXIT_USAGE;
+        coverage = NULL;
     }
     dx_exec_trace(e, NULL);
     if (trace && trace != stderr)
         fclose(trace);
+    if (coverage)
+        fclose(coverage);
     dx_nt_free(nt);
     dx_exec_free(e);
     dx_args_free(args, nargs);

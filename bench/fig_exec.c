@@ -72,7 +72,7 @@ static int best_pair(dx_exec *e, uint64_t dx_arg_v, uint64_t dx_rax, raw_uc *r, 
     return 0;
 }
 
-typedef enum mode { M_PLAIN, M_BREAKS, M_WATCH, M_TRACE, M_COUNT } mode;
+typedef enum mode { M_PLAIN, M_BREAKS, M_WATCH, M_COVERAGE, M_TRACE, M_COUNT } mode;
 
 static uint64_t elsewhere(void)
 {
@@ -97,6 +97,10 @@ static dx_exec *make_exec(mode m, FILE *devnull, char *err, size_t errlen)
         add_breakpoints(e);
     if (m == M_WATCH) /* a write watchpoint on a page the code never touches */
         dx_exec_watch_add(e, elsewhere() + 0x100, 8, DX_WATCH_WRITE);
+    if (m == M_COVERAGE && dx_exec_coverage_start(e) != 0) {
+        dx_exec_free(e);
+        return NULL;
+    }
     if (m == M_TRACE)
         dx_exec_trace(e, devnull);
     return e;
@@ -212,6 +216,7 @@ void fig_exec(void)
             {M_PLAIN, "plain", ">= 0.9 x bare", 0.9},
             {M_BREAKS, "100bp", ">= 0.8 x bare", 0.8},
             {M_WATCH, "watch", ">= 0.5 x bare", 0.5},
+            {M_COVERAGE, "coverage", ">= 0.5 x bare (drcov blocks recorded)", 0.5},
             {M_TRACE, "trace", ">= 3 Minsn/s", 0},
         };
         enum { NMODES = sizeof modes / sizeof modes[0] };

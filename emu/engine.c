@@ -75,6 +75,7 @@ void dx_exec_free(dx_exec *e)
 {
     if (!e)
         return;
+    dx_exec_coverage_stop(e);
     engine_close(e);
     disasm_close(e);
     trace_free(e->trace);

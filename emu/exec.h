@@ -204,6 +204,18 @@ void dx_exec_break_clear(dx_exec *e); /* every breakpoint and watchpoint */
 void dx_exec_trace(dx_exec *e, FILE *out);
 void dx_exec_trace_capped(dx_exec *e, FILE *out, uint64_t max_bytes);
 
+/* Coverage: from dx_exec_coverage_start on, every basic block the guest
+ * executes is recorded once (every run mode; runs that were fast run
+ * with a block hook). dx_exec_coverage_write writes them as a drcov
+ * version 2 log: the dump's modules as the module table, the blocks in
+ * modules as module-relative offsets with their sizes. Stopping forgets
+ * them. -1: memory ran out, or the file could not be written. */
+typedef struct dx_coverage dx_coverage;
+int dx_exec_coverage_start(dx_exec *e);
+void dx_exec_coverage_stop(dx_exec *e);
+size_t dx_exec_coverage_count(const dx_exec *e);
+int dx_exec_coverage_write(const dx_exec *e, FILE *f);
+
 /* Calls, by the Windows x64 calling convention. */
 typedef enum dx_arg_kind {
     DX_ARG_INT,    /* also pointers */

@@ -114,8 +114,31 @@ struct dx_exec {
 
 
     trace_state *trace;
+    dx_coverage *coverage; /* while coverage is on */
     size_t cs; /* capstone handle for stops and fault_locate (csh), 0 until needed */
 };
+
+/* The blocks runs executed while coverage is on (coverage.c). The block
+ * hook checks the recent ones inline: a hot loop's blocks cost a compare. */
+#define COVERAGE_RECENT 256
+struct dx_coverage {
+    uint64_t recent[COVERAGE_RECENT]; /* direct-mapped: blocks known to be in the table */
+    uint32_t recent_size[COVERAGE_RECENT];
+    uint64_t *addrs; /* open addressing; 0 is an empty slot (no code runs at 0) */
+    uint32_t *sizes;
+    size_t n, cap; /* cap a power of two, at most half full */
+};
+void coverage_insert(dx_coverage *c, uint64_t addr, uint32_t size);
+static inline size_t coverage_recent_slot(uint64_t addr) { return (size_t)(addr ^ (addr >> 8)) & (COVERAGE_RECENT - 1); }
+static inline void coverage_add(dx_coverage *c, uint64_t addr, uint32_t size)
+{
+    size_t r = coverage_recent_slot(addr);
+    if (c->recent[r] != addr || c->recent_size[r] < size)
+        coverage_insert(c, addr, size);
+}
+/* The run mode's hooks no longer fit what is asked (coverage turned on or
+ * off): the next run installs its mode's hooks afresh. */
+void engine_mode_changed(dx_exec *e);
 
 /* items, an array of n elements of size bytes with room for *cap, with
  * room for one more: doubled when full, NULL (items unchanged) if memory

@@ -227,9 +227,10 @@ static void on_syscall(uc_engine *uc, void *user)
  * arrived while the run was starting, when uc_emu_stop is not yet heard. */
 static void on_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
-    (void)size;
     dx_exec *e = user;
     e->block_start = addr;
+    if (e->coverage)
+        coverage_add(e->coverage, addr, size);
     if (deadline_passed(e)) {
         e->timed_out = true; /* reported, like an interrupt, where Unicorn stops */
         uc_emu_stop(uc);
@@ -440,7 +441,8 @@ static bool breakpoint_hooks(dx_exec *e, bool on)
  * no mode that its run could trust, and the run does not start. */
 static bool set_mode(dx_exec *e, run_mode mode)
 {
-    if (mode == current_mode(e) && (mode == RUN_INSN || breakpoint_hooks(e, true)))
+    bool blocks = mode == RUN_BLOCK || (mode == RUN_INSN && e->coverage);
+    if (mode == current_mode(e) && !e->block_hook == !blocks && (mode == RUN_INSN || breakpoint_hooks(e, true)))
         return true;
     if (e->step_hook)
         uc_hook_del(e->uc, e->step_hook);
@@ -450,12 +452,24 @@ static bool set_mode(dx_exec *e, run_mode mode)
     bool ok = breakpoint_hooks(e, mode != RUN_INSN);
     if (ok && mode == RUN_INSN)
         ok = (e->step_hook = add_code_hook(e, on_instruction, 1, 0)) != 0;
-    else if (ok && mode == RUN_BLOCK)
+    if (ok && blocks)
         ok = uc_hook_add(e->uc, &e->block_hook, UC_HOOK_BLOCK, on_block, e, 1, 0) == UC_ERR_OK;
     if (!ok)
         e->step_hook = e->block_hook = 0;
     engine_drop_translations(e);
     return ok;
+}
+
+void engine_mode_changed(dx_exec *e)
+{
+    if (!e->uc)
+        return;
+    if (e->step_hook)
+        uc_hook_del(e->uc, e->step_hook);
+    if (e->block_hook)
+        uc_hook_del(e->uc, e->block_hook);
+    e->step_hook = e->block_hook = 0;
+    engine_drop_translations(e);
 }
 
 /* Hooked runs see the flag themselves; a fast run hears only the stop.
@@ -727,7 +741,9 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
         return;
     }
     /* Watchpoints need the faulting instruction exactly: at least a block hook. */
-    run_mode m = max_insns > 0 || e->trace ? RUN_INSN : e->nwatches && mode == RUN_FAST ? RUN_BLOCK : mode;
+    run_mode m = max_insns > 0 || e->trace                              ? RUN_INSN
+                 : (e->nwatches || e->coverage) && mode == RUN_FAST ? RUN_BLOCK
+                                                                     : mode;
     load_thread_into_clean_cpu(e);
     double t0 = seconds_now();
     double deadline = e->opt.timeout > 0 ? t0 + e->opt.timeout : 0;

@@ -125,6 +125,39 @@ static int cmd_trace(dx_target *t, char **argv, size_t argc, dx_buf *out)
     return 0;
 }
 
+/* `monitor coverage start FILE`, `stop`, or the blocks so far: a drcov
+ * log of every basic block the session runs, for Lighthouse and bncov. */
+static int cmd_coverage(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    if (argc == 1) {
+        dx_buf_printf(out, t->coverage_file ? "Coverage on: %zu blocks so far, for %s\n" : "Coverage off\n",
+                      dx_exec_coverage_count(t->exec), t->coverage_name);
+        return 0;
+    }
+    if (!strcmp(argv[1], "stop"))
+        return t->coverage_file ? dx_target_coverage_end(t, out) : (dx_buf_printf(out, "Coverage is off\n"), -1);
+    if (strcmp(argv[1], "start") || argc != 3) {
+        dx_buf_printf(out, "usage: monitor coverage start FILE | stop\n");
+        return -1;
+    }
+    if (t->coverage_file) {
+        dx_buf_printf(out, "Coverage is already on, for %s: stop it first\n", t->coverage_name);
+        return -1;
+    }
+    FILE *f = open_trace_file(argv[2]);
+    if (!f || dx_exec_coverage_start(t->exec) != 0) {
+        dx_buf_printf(out, "%s: %s (FILE must be a new file name, without a folder, in the server's working "
+                           "directory)\n", argv[2], f ? "out of memory" : strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    t->coverage_file = f;
+    snprintf(t->coverage_name, sizeof t->coverage_name, "%s", argv[2]);
+    dx_buf_printf(out, "Coverage on, for %s\n", argv[2]);
+    return 0;
+}
+
 static int cmd_set(dx_target *t, char **argv, size_t argc, dx_buf *out)
 {
     char *end;
@@ -246,6 +279,8 @@ static const struct {
     {"info", "mappings  the same as regions", cmd_info},
     {"exception", "the dump's exception", cmd_exception},
     {"trace", "on|off [FILE]  trace executed instructions (to the server's stderr or FILE)", cmd_trace},
+    {"coverage", "start FILE | stop  record the basic blocks run, as a drcov log (Lighthouse, bncov)",
+     cmd_coverage},
     {"set", "max-insns N | syscalls emulate|stop | exceptions dispatch|stop  instruction limit (0 = none); "
             "system call and exception policy", cmd_set},
     {"syscalls", "[on|off]  emulated services; trace system calls to this console", cmd_syscalls},

@@ -137,8 +137,25 @@ int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, con
     return 0;
 }
 
+int dx_target_coverage_end(dx_target *t, dx_buf *out)
+{
+    if (!t->coverage_file)
+        return 0;
+    size_t n = dx_exec_coverage_count(t->exec);
+    int rc = dx_exec_coverage_write(t->exec, t->coverage_file);
+    rc |= fclose(t->coverage_file);
+    t->coverage_file = NULL;
+    dx_exec_coverage_stop(t->exec);
+    if (out && rc == 0)
+        dx_buf_printf(out, "Coverage: %zu blocks run, drcov log in %s\n", n, t->coverage_name);
+    else if (out)
+        dx_buf_printf(out, "%s: cannot write the coverage\n", t->coverage_name);
+    return rc ? -1 : 0;
+}
+
 void dx_target_free(dx_target *t)
 {
+    dx_target_coverage_end(t, NULL);
     dx_symbols_close_all(t);
     dx_nt_free(t->nt);
     dx_exec_free(t->exec);

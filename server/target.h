@@ -57,6 +57,8 @@ typedef struct dx_target {
     bool has_record;
     bool deliverable; /* the record is a guest exception, first chance: C/S packets pass it on */
     FILE *trace_file;
+    FILE *coverage_file; /* `monitor coverage start FILE`: the drcov log written at stop */
+    char coverage_name[256];
     FILE *syscall_log; /* `monitor syscalls on`: lines for the client's console */
     char *syscall_text;
     size_t syscall_len;
@@ -66,6 +68,11 @@ typedef struct dx_target {
 } dx_target;
 
 extern const rsp_target_ops dx_target_ops;
+
+/* Write the coverage collected so far to its file and stop collecting;
+ * out (when given) says how many blocks went where. A session that ends
+ * with coverage on writes it too: nothing collected is lost. */
+int dx_target_coverage_end(dx_target *t, struct dx_buf *out);
 
 int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, const dx_target_config *c, char *err,
                    size_t errlen);

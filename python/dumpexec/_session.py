@@ -788,6 +788,36 @@ class Session:
         self._trace = f
         lib.dx_exec_trace(e, f)
 
+    # -- coverage ---------------------------------------------------------------
+    def start_coverage(self) -> None:
+        """Record every basic block this session's runs execute, from now on."""
+        with self._lock:
+            if lib.dx_exec_coverage_start(self._handle()) != 0:
+                raise MemoryError("no memory for coverage")
+
+    @property
+    def coverage_blocks(self) -> int:
+        """How many distinct blocks were recorded since start_coverage()."""
+        with self._lock:
+            return lib.dx_exec_coverage_count(self._handle())
+
+    def write_coverage(self, path: Union[str, os.PathLike]) -> None:
+        """The blocks recorded so far as a drcov log (Lighthouse, bncov), at path."""
+        with self._lock:
+            e = self._handle()
+            f = _libc.fopen(os.fsencode(path), b"wb")
+            if not f:
+                raise DumpExecError(f"{os.fspath(path)}: cannot open for writing: "
+                                    f"{os.strerror(ctypes.get_errno())}")
+            rc = lib.dx_exec_coverage_write(e, f)
+            if _libc.fclose(f) != 0 or rc != 0:
+                raise DumpExecError(f"{os.fspath(path)}: cannot write the coverage")
+
+    def stop_coverage(self) -> None:
+        """Stop recording and forget the blocks."""
+        with self._lock:
+            lib.dx_exec_coverage_stop(self._handle())
+
     def symbolize(self, addr: int) -> str:
         return self.dump.symbolize(addr)
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -363,3 +364,20 @@ def test_a_sessions_state_is_changed_only_between_its_runs(dump, manifest):
     t.join(10)
     s.thread = s.threads[0]
     assert {t: s.regs_of(t).dict() for t in s.threads} == before
+
+
+def test_coverage_as_a_drcov_log(dump, manifest, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import drcov_reader
+    s = dump.session()
+    s.start_coverage()
+    s.call(fn(manifest, "add2"), 3, 5)
+    s.call(fn(manifest, "fib"), 10)
+    assert s.coverage_blocks >= 2
+    s.write_coverage(tmp_path / "cov.drcov")
+    s.stop_coverage()
+    mods, blocks = drcov_reader.read((tmp_path / "cov.drcov").read_bytes())
+    exe = next(i for i, m in enumerate(mods) if m["path"].lower().endswith("testprog.exe"))
+    rva = lambda name: int(manifest["functions"][name]["rva"], 16)  # noqa: E731
+    assert (exe, rva("add2"), 5) in blocks and (exe, rva("fib")) in {(m, o) for m, o, _ in blocks}
+    assert s.coverage_blocks == 0

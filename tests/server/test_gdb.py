@@ -9,6 +9,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import MiniDump, PtyGdb, RspClient, Server, Suite, check, gdb_batch, have_tool  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import drcov_reader  # noqa: E402
+
 suite = Suite("test_gdb")
 test = suite.test
 
@@ -268,6 +271,32 @@ def monitor_call(cfg):
     check("(0x0000000040700000)" in t.section(4), "fadd 1.5 2.25 = 3.75f (bits 0x40700000 in XMM0)", t.section(4))
     check("Return value: 0x37" in t.section(5), "fib 10 = 55", t.section(5))
     check("Protocol error" not in t.text, "a monitor call failed", t)
+
+
+@test
+def coverage_through_the_monitor(cfg):
+    fns = cfg.manifest("full").data["functions"]
+    name = "dxcov-%d.drcov" % os.getpid()  # the server writes into its working directory, ours
+    try:
+        with Server(cfg, cfg.dump("full")) as srv:
+            t = gdb_batch(srv.port, ["monitor coverage start " + name, "monitor call testprog!add2 3 5",
+                                     "monitor call testprog!fib 10", "monitor coverage", "monitor coverage stop",
+                                     "monitor coverage start ../escape.drcov", "monitor coverage stop"])
+        check("Coverage on, for " + name in t.section(0), "monitor coverage start", t.section(0))
+        check(re.search(r"Coverage on: \d+ blocks so far", t.section(3)), "monitor coverage: the count", t.section(3))
+        check("drcov log in " + name in t.section(4), "monitor coverage stop writes the log", t.section(4))
+        check("without a folder" in t.section(5) and not os.path.exists("../escape.drcov"),
+              "a client cannot name a file outside the server's folder", t.section(5))
+        check("Coverage is off" in t.section(6), "stop without start", t.section(6))
+        with open(name, "rb") as f:
+            mods, blocks = drcov_reader.read(f.read())
+        exe = next(i for i, m in enumerate(mods) if m["path"].lower().endswith("testprog.exe"))
+        starts = {(m, s) for m, s, _ in blocks}
+        check((exe, int(fns["add2"]["rva"], 16)) in starts and (exe, int(fns["fib"]["rva"], 16)) in starts,
+              "the log holds add2's and fib's entry blocks", blocks)
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)
 
 
 @test
