@@ -21,7 +21,7 @@ enum { EXIT_STOPPED = 3, EXIT_USAGE = 2 };
 
 typedef struct options {
     bool json, variadic;
-    const char *dump_path, *trace_file, *coverage_file;
+    const char *dump_path, *trace_file, *coverage_file, *tenet_file;
     bool trace, trace_syscalls;
     dx_syscall_policy syscalls;
     dx_exception_policy exceptions;
@@ -60,6 +60,7 @@ static void usage(FILE *to)
           "  --trace              print every executed instruction to stderr\n"
           "  --trace-file FILE    ... to FILE instead\n"
           "  --coverage FILE      write the basic blocks the call ran as a drcov log (Lighthouse, bncov)\n"
+          "  --tenet FILE         write a Tenet trace of the call (registers and memory per instruction)\n"
           "  --syscalls MODE      emulate (default): serve the NT system calls DumpExec knows;\n"
           "                       stop: every system call stops the call\n"
           "  --trace-syscalls     print every system call to stderr, as strace does\n"
@@ -95,7 +96,7 @@ static int parse_options(int argc, char **argv, options *o)
 {
     enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC,
-           O_SYSCALLS, O_TRACE_SYSCALLS, O_EXCEPTIONS, O_STUB, O_STUB_SYSCALL, O_COVERAGE };
+           O_SYSCALLS, O_TRACE_SYSCALLS, O_EXCEPTIONS, O_STUB, O_STUB_SYSCALL, O_COVERAGE, O_TENET };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"serve", no_argument, NULL, O_SERVE},
@@ -108,6 +109,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"trace", no_argument, NULL, O_TRACE},
         {"trace-file", required_argument, NULL, O_TRACE_FILE},
         {"coverage", required_argument, NULL, O_COVERAGE},
+        {"tenet", required_argument, NULL, O_TENET},
         {"max-insns", required_argument, NULL, O_MAX_INSNS},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"thread", required_argument, NULL, O_THREAD},
@@ -161,6 +163,7 @@ static int parse_options(int argc, char **argv, options *o)
         case O_TRACE: o->trace = true; break;
         case O_TRACE_FILE: o->trace = true, o->trace_file = optarg; break;
         case O_COVERAGE: o->coverage_file = optarg; break;
+        case O_TENET: o->tenet_file = optarg; break;
         case O_VARIADIC: o->variadic = true; break;
         case O_SYSCALLS:
             if (strcmp(optarg, "emulate") && strcmp(optarg, "stop"))
@@ -349,7 +352,7 @@ static int call_function(const dx_dump *d, const options *o)
         dx_args_free(args, nargs);
         return EXIT_USAGE;
     }
-    FILE *trace = NULL, *coverage = NULL;
+    FILE *trace = NULL, *coverage = NULL, *tenet = NULL;
     int rc = 0;
     console_state console = {0};
     dx_nt_options nto = {.policy = o->syscalls, .exceptions = o->exceptions,
@@ -365,6 +368,9 @@ static int call_function(const dx_dump *d, const options *o)
         fprintf(stderr, "dump_exec: %s: %s\n", o->trace_file, strerror(errno));
         rc = EXIT_USAGE;
     } else if (o->coverage_file && !(coverage = start_coverage(e, o))) {
+        rc = EXIT_USAGE;
+    } else if (o->tenet_file && (!(tenet = fopen(o->tenet_file, "w")) || dx_exec_tenet(e, tenet) != 0)) {
+        fprintf(stderr, "dump_exec: %s: %s\n", o->tenet_file, tenet ? "cannot trace" : strerror(errno));
         rc = EXIT_USAGE;
     }
     if (rc == 0) {
@@ -386,12 +392,20 @@ static int call_function(const dx_dump *d, const options *o)
         if (coverage && end_coverage(e, coverage, o->coverage_file) != 0 && rc == 0)
             rc = EXIT_USAGE;
         coverage = NULL;
+        if (tenet)
+            fprintf(stderr, "Tenet trace: %llu lines in %s\n", (unsigned long long)dx_exec_tenet_lines(e),
+                    o->tenet_file);
     }
     dx_exec_trace(e, NULL);
     if (trace && trace != stderr)
         fclose(trace);
     if (coverage)
         fclose(coverage);
+    dx_exec_tenet(e, NULL);
+    if (tenet && fclose(tenet) != 0 && rc == 0) {
+        fprintf(stderr, "dump_exec: %s: %s\n", o->tenet_file, strerror(errno));
+        rc = EXIT_USAGE;
+    }
     dx_nt_free(nt);
     dx_exec_free(e);
     dx_args_free(args, nargs);

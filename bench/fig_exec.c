@@ -72,7 +72,7 @@ static int best_pair(dx_exec *e, uint64_t dx_arg_v, uint64_t dx_rax, raw_uc *r, 
     return 0;
 }
 
-typedef enum mode { M_PLAIN, M_BREAKS, M_WATCH, M_COVERAGE, M_TRACE, M_COUNT } mode;
+typedef enum mode { M_PLAIN, M_BREAKS, M_WATCH, M_COVERAGE, M_TRACE, M_TENET, M_COUNT } mode;
 
 static uint64_t elsewhere(void)
 {
@@ -86,6 +86,9 @@ static void add_breakpoints(dx_exec *e)
     for (int i = 0; i < 100; i++)
         dx_exec_break_add(e, elsewhere() + 0x1000 + (uint64_t)i * 0x40);
 }
+
+/* Where the Tenet figure's trace goes: a real file (tmpfile), as users write one. */
+static FILE *tenet_file;
 
 static dx_exec *make_exec(mode m, FILE *devnull, char *err, size_t errlen)
 {
@@ -103,6 +106,10 @@ static dx_exec *make_exec(mode m, FILE *devnull, char *err, size_t errlen)
     }
     if (m == M_TRACE)
         dx_exec_trace(e, devnull);
+    if (m == M_TENET && dx_exec_tenet(e, tenet_file) != 0) {
+        dx_exec_free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -218,13 +225,14 @@ void fig_exec(void)
             {M_WATCH, "watch", ">= 0.5 x bare", 0.5},
             {M_COVERAGE, "coverage", ">= 0.5 x bare (drcov blocks recorded)", 0.5},
             {M_TRACE, "trace", ">= 3 Minsn/s", 0},
+            {M_TENET, "tenet", ">= 3 Minsn/s (Tenet trace to a file)", 0},
         };
         enum { NMODES = sizeof modes / sizeof modes[0] };
         double rate[NMODES], bare[NMODES], raw_rate = -1;
         bool measured[NMODES] = {false};
         for (size_t i = 0; i < NMODES; i++) {
             snprintf(name, sizeof name, "exec_%s_%s", wl->name, modes[i].tag);
-            bool traced = modes[i].m == M_TRACE;
+            bool traced = modes[i].m == M_TRACE || modes[i].m == M_TENET;
             uint64_t arg = traced ? wl->arg_trace : wl->arg_fast;
             uint64_t want = traced ? wl->rax_trace : wl->rax_fast;
             uint64_t insns = traced ? wl->insns_trace : wl->insns_fast;
@@ -234,12 +242,17 @@ void fig_exec(void)
             int engines = modes[i].m == M_PLAIN || modes[i].m == M_BREAKS ? 2 : 1, rc = 0;
             double tdx = -1, traw = -1;
             for (int k = 0; k < engines && rc == 0; k++) {
+                if (modes[i].m == M_TENET && !(tenet_file = tmpfile()))
+                    break;
                 dx_exec *e = make_exec(modes[i].m, devnull, err, sizeof err);
                 double a, b;
                 rc = e ? best_pair(e, arg, want, &raw, wl->arg_fast, wl->rax_fast, wl->addr, budget / engines, &a, &b)
                        : -1;
                 if (e)
                     dx_exec_free(e);
+                if (tenet_file)
+                    fclose(tenet_file);
+                tenet_file = NULL;
                 if (rc == 0 && (tdx < 0 || a < tdx))
                     tdx = a;
                 if (rc == 0 && (traw < 0 || b < traw))

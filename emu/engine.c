@@ -76,6 +76,7 @@ void dx_exec_free(dx_exec *e)
     if (!e)
         return;
     dx_exec_coverage_stop(e);
+    dx_exec_tenet(e, NULL);
     engine_close(e);
     disasm_close(e);
     trace_free(e->trace);

@@ -204,6 +204,14 @@ void dx_exec_break_clear(dx_exec *e); /* every breakpoint and watchpoint */
 void dx_exec_trace(dx_exec *e, FILE *out);
 void dx_exec_trace_capped(dx_exec *e, FILE *out, uint64_t max_bytes);
 
+/* Tenet traces (Tenet, the trace explorer for IDA, loads them): from now
+ * on, one line per executed instruction to out, the registers that
+ * changed, RIP, and the memory each instruction read and wrote
+ * (mr=ADDR:HEX, mw=ADDR:HEX); NULL ends it. Runs step one instruction at
+ * a time while it is on. -1: no memory, or the emulator refused the hook. */
+int dx_exec_tenet(dx_exec *e, FILE *out);
+uint64_t dx_exec_tenet_lines(const dx_exec *e);
+
 /* Coverage: from dx_exec_coverage_start on, every basic block the guest
  * executes is recorded once (every run mode; runs that were fast run
  * with a block hook). dx_exec_coverage_write writes them as a drcov

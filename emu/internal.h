@@ -53,6 +53,7 @@ typedef struct module_sections {
 } module_sections;
 
 typedef struct trace_state trace_state;
+typedef struct tenet_state tenet_state;
 
 struct dx_exec {
     const dx_dump *dump;
@@ -115,6 +116,7 @@ struct dx_exec {
 
     trace_state *trace;
     dx_coverage *coverage; /* while coverage is on */
+    tenet_state *tenet;    /* while a Tenet trace is written (tenet.c) */
     size_t cs; /* capstone handle for stops and fault_locate (csh), 0 until needed */
 };
 
@@ -198,6 +200,13 @@ trace_state *trace_new(FILE *out, uint64_t max_bytes);
 void trace_free(trace_state *t);
 void trace_insn(dx_exec *e, uint64_t addr);
 void trace_summary(dx_exec *e, uint64_t insns, double seconds);
+/* Tenet traces (tenet.c): the memory hook, added when the engine exists
+ * (0, or -1 if Unicorn refused it), forgotten when the engine closes; a
+ * line before each instruction, and one for the last at a run's end. */
+int tenet_hook(dx_exec *e);
+void tenet_unhooked(dx_exec *e);
+void tenet_insn(dx_exec *e);
+void tenet_run_end(dx_exec *e);
 int disasm_one(dx_exec *e, uint64_t addr, char *out, size_t outlen);
 
 #endif

@@ -118,6 +118,8 @@ static void on_instruction(uc_engine *uc, uint64_t addr, uint32_t size, void *us
     e->stop->pc = addr; /* the instruction about to run: precise fault PCs */
     if (e->trace)
         trace_insn(e, addr);
+    if (e->tenet)
+        tenet_insn(e);
     e->insns++;
 }
 
@@ -313,6 +315,11 @@ int engine_hooks(dx_exec *e, char *err, size_t errlen)
         }
     }
     e->sentinel_hook = 0;
+    tenet_unhooked(e);
+    if (tenet_hook(e) != 0) {
+        snprintf(err, errlen, "cannot hook the emulator's memory accesses for the Tenet trace");
+        return -1;
+    }
     return 0;
 }
 
@@ -741,7 +748,7 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
         return;
     }
     /* Watchpoints need the faulting instruction exactly: at least a block hook. */
-    run_mode m = max_insns > 0 || e->trace                              ? RUN_INSN
+    run_mode m = max_insns > 0 || e->trace || e->tenet                  ? RUN_INSN
                  : (e->nwatches || e->coverage) && mode == RUN_FAST ? RUN_BLOCK
                                                                      : mode;
     load_thread_into_clean_cpu(e);
@@ -756,6 +763,7 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     atomic_store(&e->interrupt, false);
     if (e->trace)
         trace_summary(e, stop->insns, seconds_now() - t0);
+    tenet_run_end(e);
     e->stop = NULL;
     stop_fill_insn(e, stop);
 }

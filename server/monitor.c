@@ -158,6 +158,39 @@ static int cmd_coverage(dx_target *t, char **argv, size_t argc, dx_buf *out)
     return 0;
 }
 
+/* `monitor tenet start FILE` / `stop`: a Tenet trace of every instruction
+ * the session runs (a traced continue writes ~100 MB a second). */
+static int cmd_tenet(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    bool start = argc == 3 && !strcmp(argv[1], "start");
+    if (!start && !(argc == 2 && !strcmp(argv[1], "stop"))) {
+        dx_buf_printf(out, "usage: monitor tenet start FILE | stop\n");
+        return -1;
+    }
+    if (t->tenet_file) {
+        dx_buf_printf(out, "Tenet trace stopped: %llu lines\n", (unsigned long long)dx_exec_tenet_lines(t->exec));
+        dx_exec_tenet(t->exec, NULL);
+        fclose(t->tenet_file);
+        t->tenet_file = NULL;
+    } else if (!start) {
+        dx_buf_printf(out, "No Tenet trace is on\n");
+        return -1;
+    }
+    if (!start)
+        return 0;
+    FILE *f = open_trace_file(argv[2]);
+    if (!f || dx_exec_tenet(t->exec, f) != 0) {
+        dx_buf_printf(out, "%s: %s (FILE must be a new file name, without a folder, in the server's working "
+                           "directory)\n", argv[2], f ? "cannot trace" : strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    t->tenet_file = f;
+    dx_buf_printf(out, "Tenet trace to %s\n", argv[2]);
+    return 0;
+}
+
 static int cmd_set(dx_target *t, char **argv, size_t argc, dx_buf *out)
 {
     char *end;
@@ -281,6 +314,7 @@ static const struct {
     {"trace", "on|off [FILE]  trace executed instructions (to the server's stderr or FILE)", cmd_trace},
     {"coverage", "start FILE | stop  record the basic blocks run, as a drcov log (Lighthouse, bncov)",
      cmd_coverage},
+    {"tenet", "start FILE | stop  trace every instruction for Tenet (registers and memory)", cmd_tenet},
     {"set", "max-insns N | syscalls emulate|stop | exceptions dispatch|stop  instruction limit (0 = none); "
             "system call and exception policy", cmd_set},
     {"syscalls", "[on|off]  emulated services; trace system calls to this console", cmd_syscalls},

@@ -153,9 +153,24 @@ int dx_target_coverage_end(dx_target *t, dx_buf *out)
     return rc ? -1 : 0;
 }
 
+/* Coverage and a Tenet trace end with the session, written out, and never
+ * pass to the next session on a kept engine. */
+static void end_recordings(dx_target *t)
+{
+    if (t->exec) {
+        dx_target_coverage_end(t, NULL);
+        dx_exec_tenet(t->exec, NULL);
+    }
+    if (t->coverage_file)
+        fclose(t->coverage_file);
+    if (t->tenet_file)
+        fclose(t->tenet_file);
+    t->coverage_file = t->tenet_file = NULL;
+}
+
 void dx_target_free(dx_target *t)
 {
-    dx_target_coverage_end(t, NULL);
+    end_recordings(t);
     dx_symbols_close_all(t);
     dx_nt_free(t->nt);
     dx_exec_free(t->exec);
@@ -191,6 +206,7 @@ int dx_target_reset(dx_target *t, const dx_exec_options *o)
     dx_target was = *t; /* its settings carry over */
     dx_exec *e = t->exec;
     dx_exec_trace(e, NULL);
+    end_recordings(t);
     t->exec = NULL;
     dx_target_free(t); /* its nt/ too: a new one brings no stubs of this session's */
     memset(t, 0, sizeof *t);

@@ -59,6 +59,7 @@ typedef struct dx_target {
     FILE *trace_file;
     FILE *coverage_file; /* `monitor coverage start FILE`: the drcov log written at stop */
     char coverage_name[256];
+    FILE *tenet_file; /* `monitor tenet start FILE` */
     FILE *syscall_log; /* `monitor syscalls on`: lines for the client's console */
     char *syscall_text;
     size_t syscall_len;

@@ -42,8 +42,11 @@ if(Python3_Interpreter_FOUND)
             $<TARGET_FILE:dump_exec> ${DX_FIXTURES} ${DX_FIXTURES_SRC} $<TARGET_FILE:test_dump_streams>)
   add_test(NAME test_cli_coverage
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_coverage.py $<TARGET_FILE:dump_exec>)
-  set_tests_properties(test_cli_coverage PROPERTIES ENVIRONMENT "DX_FIXTURES=${DX_FIXTURES};DX_FIXTURES_SRC=${DX_FIXTURES_SRC}")
-  set_tests_properties(test_cli_bad test_cli_list test_cli_coverage PROPERTIES TIMEOUT 300)
+  add_test(NAME test_cli_tenet
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_tenet.py $<TARGET_FILE:dump_exec>)
+  set_tests_properties(test_cli_coverage test_cli_tenet PROPERTIES
+    ENVIRONMENT "DX_FIXTURES=${DX_FIXTURES};DX_FIXTURES_SRC=${DX_FIXTURES_SRC}")
+  set_tests_properties(test_cli_bad test_cli_list test_cli_coverage test_cli_tenet PROPERTIES TIMEOUT 300)
 else()
   message(WARNING "python3 not found: the dump_exec CLI tests are not registered")
 endif()

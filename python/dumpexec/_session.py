@@ -417,6 +417,7 @@ class Session:
         self._e = None
         self._nt = None
         self._trace = None
+        self._tenet = None
         self.dump = dump
         opts = _lib.ExecOptions(max_insns=max_insns, timeout=timeout, unmapped_zero=unmapped_zero,
                                 max_session_mb=max_memory_mb)
@@ -471,6 +472,10 @@ class Session:
         try:
             if getattr(self, "_trace", None):
                 self._set_trace(None)
+            if getattr(self, "_tenet", None):
+                lib.dx_exec_tenet(self._e, None)
+                _libc.fclose(self._tenet)
+                self._tenet = None
             if getattr(self, "_nt", None):
                 lib.dx_nt_free(self._nt)
                 self._nt = None
@@ -787,6 +792,29 @@ class Session:
             raise DumpExecError(f"{os.fspath(path)}: cannot open for writing: {os.strerror(ctypes.get_errno())}")
         self._trace = f
         lib.dx_exec_trace(e, f)
+
+    def tenet(self, path: Optional[Union[str, os.PathLike]]) -> int:
+        """A Tenet trace (registers and memory per instruction, for Tenet in
+        IDA) to the file at path from now on; tenet(None) ends it. Returns
+        the lines written by the trace that ends."""
+        with self._lock:
+            e = self._handle()
+            lines = lib.dx_exec_tenet_lines(e)
+            lib.dx_exec_tenet(e, None)
+            if self._tenet:
+                _libc.fclose(self._tenet)
+                self._tenet = None
+            if path is None:
+                return lines
+            f = _libc.fopen(os.fsencode(path), b"w")
+            if not f:
+                raise DumpExecError(f"{os.fspath(path)}: cannot open for writing: "
+                                    f"{os.strerror(ctypes.get_errno())}")
+            if lib.dx_exec_tenet(e, f) != 0:
+                _libc.fclose(f)
+                raise DumpExecError("cannot trace: no memory, or the emulator refused the hook")
+            self._tenet = f
+            return lines
 
     # -- coverage ---------------------------------------------------------------
     def start_coverage(self) -> None:

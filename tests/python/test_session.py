@@ -381,3 +381,14 @@ def test_coverage_as_a_drcov_log(dump, manifest, tmp_path):
     rva = lambda name: int(manifest["functions"][name]["rva"], 16)  # noqa: E731
     assert (exe, rva("add2"), 5) in blocks and (exe, rva("fib")) in {(m, o) for m, o, _ in blocks}
     assert s.coverage_blocks == 0
+
+
+def test_tenet_trace(dump, manifest, tmp_path):
+    s = dump.session()
+    path = tmp_path / "trace.log"
+    s.tenet(path)
+    s.call(fn(manifest, "add2"), 3, 5)
+    assert s.tenet(None) == 3
+    lines = path.read_text().splitlines()
+    assert lines[0].endswith(f"rip={fn(manifest, 'add2'):#x}") and "rcx=0x3," in lines[0]
+    assert lines[1] == f"rax=0xd,rip={fn(manifest, 'add2') + 4:#x}" and ",mr=" in lines[2]

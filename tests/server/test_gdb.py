@@ -294,6 +294,35 @@ def coverage_through_the_monitor(cfg):
         starts = {(m, s) for m, s, _ in blocks}
         check((exe, int(fns["add2"]["rva"], 16)) in starts and (exe, int(fns["fib"]["rva"], 16)) in starts,
               "the log holds add2's and fib's entry blocks", blocks)
+        # A session that leaves with coverage on writes its log; the next one, on its engine, starts clean.
+        os.unlink(name)
+        with Server(cfg, cfg.dump("full")) as srv:
+            gdb_batch(srv.port, ["monitor coverage start " + name, "monitor call testprog!add2 3 5"])
+            t = gdb_batch(srv.port, ["monitor coverage", "monitor call testprog!add2 3 5"])
+        with open(name, "rb") as f:
+            blocks = drcov_reader.read(f.read())[1]
+        check((exe, int(fns["add2"]["rva"], 16), 5) in blocks, "a session's log written as it ends", blocks)
+        check("Coverage off" in t.section(0), "the next session has no coverage of its own", t.section(0))
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)
+
+
+@test
+def tenet_trace_through_the_monitor(cfg):
+    name = "dxtenet-%d.log" % os.getpid()
+    try:
+        with Server(cfg, cfg.dump("full")) as srv:
+            t = gdb_batch(srv.port, ["monitor tenet start " + name, "monitor call testprog!add2 3 5",
+                                     "monitor tenet stop", "monitor tenet stop", "monitor tenet start /tmp/x.log"])
+        check("Tenet trace to " + name in t.section(0), "monitor tenet start", t.section(0))
+        check("Tenet trace stopped: 3 lines" in t.section(2), "monitor tenet stop counts the lines", t.section(2))
+        check("No Tenet trace is on" in t.section(3) and "without a folder" in t.section(4),
+              "tenet stop twice, and a path with a folder", t.section(3) + t.section(4))
+        with open(name) as f:
+            lines = f.read().splitlines()
+        check(len(lines) == 3 and lines[1].startswith("rax=0xd,rip=") and ",mr=" in lines[2],
+              "the trace: add2's lea gives 13, its ret reads the stack", lines)
     finally:
         if os.path.exists(name):
             os.unlink(name)
