@@ -32,10 +32,16 @@ static const char *lldb_reason(const rsp_stop *stop)
     }
 }
 
+/* lldb calls a trap nobody set "trace"; a process captured as it ran is
+ * what an attach shows, stopped by SIGSTOP. */
+#define SIGSTOP_ 19
+
 void rsp_stop_reply(rsp_session *s, const rsp_stop *stop, dx_buf *reply)
 {
     uint32_t tid = stop->tid ? stop->tid : rsp_current_tid(s);
-    dx_buf_printf(reply, "T%02xthread:%x;", stop->signal & 0xff, tid);
+    bool lldb = s->client == RSP_CLIENT_LLDB;
+    int signal = lldb && stop->frozen ? SIGSTOP_ : stop->signal;
+    dx_buf_printf(reply, "T%02xthread:%x;", signal & 0xff, tid);
     expedite(s, tid, REG_RIP, reply);
     expedite(s, tid, REG_RSP, reply);
     expedite(s, tid, REG_RBP, reply);
@@ -47,12 +53,12 @@ void rsp_stop_reply(rsp_session *s, const rsp_stop *stop, dx_buf *reply)
     case RSP_STOP_AWATCH: dx_buf_printf(reply, "awatch:%llx;", (unsigned long long)stop->watch_addr); break;
     default: break;
     }
-    if (s->client != RSP_CLIENT_LLDB)
+    if (!lldb)
         return;
     /* lldb prints these; gdb ignores keys it does not know, but IDA and r2
      * parse stop replies more strictly, so only lldb gets them. */
-    if (stop->signal)
-        dx_buf_printf(reply, "reason:%s;", lldb_reason(stop));
+    if (signal)
+        dx_buf_printf(reply, "reason:%s;", stop->frozen ? "signal" : lldb_reason(stop));
     if (stop->description[0]) {
         dx_buf_printf(reply, "description:");
         rsp_hex_encode(reply, stop->description, strlen(stop->description));

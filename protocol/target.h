@@ -31,6 +31,7 @@ typedef struct rsp_stop {
     uint32_t tid;
     uint64_t watch_addr;
     char description[256]; /* for lldb: "Access violation writing 0x..." */
+    bool frozen; /* no event: the process as it was captured (a dump without an exception) */
 } rsp_stop;
 
 typedef enum rsp_client { RSP_CLIENT_AUTO, RSP_CLIENT_GDB, RSP_CLIENT_LLDB, RSP_CLIENT_IDA, RSP_CLIENT_R2 } rsp_client;

@@ -31,6 +31,7 @@ static void stop_from_dump(const dx_dump *d, rsp_stop *out)
     const dx_exception *x = dx_dump_exception(d);
     const dx_thread *t = dx_dump_default_thread(d);
     out->signal = x ? exception_signal(x->code) : SIGTRAP_;
+    out->frozen = !x;
     out->tid = x ? x->tid : t ? t->tid : 1;
     if (x) {
         dx_buf why = {0};
@@ -424,6 +425,31 @@ static int siginfo(void *ctx, dx_buf *out)
 }
 
 /* lldb's view of memory: the captured range holding addr, or the gap. */
+/* Within a module, a region is its PE section (or the headers, or a gap
+ * between sections), cut to what the dump captured: [*lo, *hi). */
+static void section_bounds(const dx_dump *d, const dx_module *m, uint64_t addr, uint64_t *lo, uint64_t *hi)
+{
+    dx_pe_section sec[96];
+    int n = dx_pe_sections(d, m->base, sec, 96);
+    uint64_t rva = addr - m->base, start = 0, end = m->size;
+    for (int i = 0; i < n && i < 96; i++) {
+        uint64_t s = sec[i].rva, e = s + ((sec[i].size + 0xfff) & ~0xfffull);
+        if (rva >= s && rva < e)
+            start = s, end = e;
+        else if (s > rva && s < end)
+            end = s;
+        else if (e <= rva && e > start)
+            start = e;
+    }
+    if (m->base + start > *lo)
+        *lo = m->base + start;
+    if (m->base + end < *hi)
+        *hi = m->base + end;
+}
+
+/* lldb's `memory region`: the captured range, or the module section in it,
+ * with the protection the session's page has now (MemoryInfoList, else
+ * the section's, as the emulator maps it). */
 static int memory_region(void *ctx, uint64_t addr, dx_buf *out)
 {
     dx_target *t = ctx;
@@ -435,11 +461,12 @@ static int memory_region(void *ctx, uint64_t addr, dx_buf *out)
         return 0;
     }
     const dx_module *m = dx_dump_module_at(t->dump, addr);
-    const dx_region *reg = dx_dump_region_at(t->dump, addr);
-    const char *perms = "rwx";
-    if (reg)
-        perms = (reg->protect & 0xf0) ? ((reg->protect & 0xcc) ? "rwx" : "rx") : ((reg->protect & 0x0c) ? "rw" : "r");
-    dx_buf_printf(out, "start:%" PRIx64 ";size:%" PRIx64 ";permissions:%s;", r->base, r->size, perms);
+    uint64_t lo = r->base, hi = r->base + r->size;
+    if (m && !dx_dump_region_at(t->dump, addr))
+        section_bounds(t->dump, m, addr, &lo, &hi);
+    uint32_t prot = dx_exec_prot(t->exec, addr);
+    dx_buf_printf(out, "start:%" PRIx64 ";size:%" PRIx64 ";permissions:%s%s%s;", lo, hi - lo,
+                  prot & DX_PROT_READ ? "r" : "", prot & DX_PROT_WRITE ? "w" : "", prot & DX_PROT_EXEC ? "x" : "");
     if (m) {
         dx_buf_printf(out, "name:");
         rsp_hex_encode(out, m->path, strlen(m->path));

@@ -42,6 +42,7 @@ def threads_registers_disassembly_memory(cfg):
                                   "thread select 2", "register read rip rsp"])
     check("Process %d stopped" % m.data["process"]["pid"] in t.connect, "gdb-remote attaches to pid %d"
           % m.data["process"]["pid"], t)
+    check("stop reason = signal SIGSTOP" in t.connect, "a dump without an exception stops as an attach does", t.connect)
     listed = {int(tid, 16): int(pc, 16) for _, tid, pc in THREAD.findall(t.section(0))}
     want = sorted(tid for tid, _ in m.threads)
     check(sorted(listed) == want, "thread list tids %s != manifest %s" % (sorted(listed), want), t.section(0))
@@ -60,6 +61,22 @@ def threads_registers_disassembly_memory(cfg):
     r2 = regs_of(t.section(10))
     check(r2.get("rip") == worker["ctx"]["rip"] and r2.get("rsp") == worker["ctx"]["rsp"],
           "thread 2's registers are the worker's", t.section(10))
+
+
+@test
+def memory_regions_follow_the_pe_sections(cfg):
+    m = cfg.manifest("full")
+    ntdll = int(m.data["modules"]["ntdll.dll"], 16)
+    text = int(m.data["syscall"]["stub_address"], 16)  # NtQueryInformationProcess's stub, in ntdll's .text
+    with Server(cfg, cfg.dump("full")) as srv:
+        t = lldb_batch(srv.port, ["memory region 0x%x" % text, "memory region 0x%x" % (ntdll + 0x10),
+                                  "memory region 0x%x" % m.glob("g_counter")])
+    region = re.compile(r"\[0x([0-9a-f]+)-0x([0-9a-f]+)\) (\S+)")
+    code, head, data = (region.search(t.section(i)) for i in range(3))
+    check(code and code.group(3) == "r-x" and int(code.group(1), 16) <= text < int(code.group(2), 16)
+          and int(code.group(1), 16) > ntdll, "ntdll's .text is r-x, its own region", t.section(0))
+    check(head and head.group(3) == "r--" and int(head.group(1), 16) == ntdll, "the headers are r--", t.section(1))
+    check(data and data.group(3) == "rw-", "testprog's data is rw-", t.section(2))
 
 
 @test
