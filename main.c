@@ -22,7 +22,7 @@ enum { EXIT_STOPPED = 3, EXIT_USAGE = 2 };
 typedef struct options {
     bool json, variadic;
     const char *dump_path, *trace_file, *coverage_file, *tenet_file;
-    bool trace, trace_syscalls;
+    bool trace, trace_json, trace_syscalls;
     dx_syscall_policy syscalls;
     dx_exception_policy exceptions;
     const char *stubs[64], *stub_syscalls[64];
@@ -59,6 +59,7 @@ static void usage(FILE *to)
           "  --json               print as JSON\n"
           "  --trace              print every executed instruction to stderr\n"
           "  --trace-file FILE    ... to FILE instead\n"
+          "  --trace-json FILE    ... to FILE as JSON Lines, for scripts\n"
           "  --coverage FILE      write the basic blocks the call ran as a drcov log (Lighthouse, bncov)\n"
           "  --tenet FILE         write a Tenet trace of the call (registers and memory per instruction)\n"
           "  --syscalls MODE      emulate (default): serve the NT system calls DumpExec knows;\n"
@@ -96,7 +97,7 @@ static int parse_options(int argc, char **argv, options *o)
 {
     enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC,
-           O_SYSCALLS, O_TRACE_SYSCALLS, O_EXCEPTIONS, O_STUB, O_STUB_SYSCALL, O_COVERAGE, O_TENET };
+           O_SYSCALLS, O_TRACE_SYSCALLS, O_EXCEPTIONS, O_STUB, O_STUB_SYSCALL, O_COVERAGE, O_TENET, O_TRACE_JSON };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"serve", no_argument, NULL, O_SERVE},
@@ -108,6 +109,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"json", no_argument, NULL, O_JSON},
         {"trace", no_argument, NULL, O_TRACE},
         {"trace-file", required_argument, NULL, O_TRACE_FILE},
+        {"trace-json", required_argument, NULL, O_TRACE_JSON},
         {"coverage", required_argument, NULL, O_COVERAGE},
         {"tenet", required_argument, NULL, O_TENET},
         {"max-insns", required_argument, NULL, O_MAX_INSNS},
@@ -162,6 +164,7 @@ static int parse_options(int argc, char **argv, options *o)
         case O_JSON: o->json = true; break;
         case O_TRACE: o->trace = true; break;
         case O_TRACE_FILE: o->trace = true, o->trace_file = optarg; break;
+        case O_TRACE_JSON: o->trace = o->trace_json = true, o->trace_file = optarg; break;
         case O_COVERAGE: o->coverage_file = optarg; break;
         case O_TENET: o->tenet_file = optarg; break;
         case O_VARIADIC: o->variadic = true; break;
@@ -374,7 +377,10 @@ static int call_function(const dx_dump *d, const options *o)
         rc = EXIT_USAGE;
     }
     if (rc == 0) {
-        dx_exec_trace(e, trace);
+        if (o->trace_json)
+            dx_exec_trace_json(e, trace);
+        else
+            dx_exec_trace(e, trace);
         dx_call_result res;
         dx_call_options co = {.variadic = o->variadic};
         dx_exec_call(e, fn, args, nargs, &co, &res);

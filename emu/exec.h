@@ -203,6 +203,9 @@ void dx_exec_break_clear(dx_exec *e); /* every breakpoint and watchpoint */
  * (the run goes on); 0: no limit. */
 void dx_exec_trace(dx_exec *e, FILE *out);
 void dx_exec_trace_capped(dx_exec *e, FILE *out, uint64_t max_bytes);
+/* The same as JSON Lines: {"n":1,"pc":"0x...","insn":"...","regs":{"rax":"0x...",...}}
+ * per instruction, and {"instructions":N,"seconds":S} at a run's end. */
+void dx_exec_trace_json(dx_exec *e, FILE *out);
 
 /* Tenet traces (Tenet, the trace explorer for IDA, loads them): from now
  * on, one line per executed instruction to out, the registers that

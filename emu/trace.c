@@ -1,8 +1,10 @@
 /* Tracing: one line per executed instruction,
  *   [000001] 0x0000000140001000: push rbp | RAX=... RCX=... RDX=... RBP=...
  * with RAX, RCX and RDX always, then every other register the instruction
- * reads or writes, as they are before it runs. Decoding is cached per
- * address, so a loop is decoded once. */
+ * reads or writes, as they are before it runs; or the same as JSON Lines
+ * for scripts:
+ *   {"n":1,"pc":"0x140001000","insn":"push rbp","regs":{"rax":"0x...",...}}
+ * Decoding is cached per address, so a loop is decoded once. */
 #include "internal.h"
 
 #include <capstone/capstone.h>
@@ -23,6 +25,7 @@ typedef struct decoded {
 
 struct trace_state {
     FILE *out;
+    bool json;
     uint64_t written, max_bytes; /* max_bytes 0: no limit */
     csh cs;
     decoded *cache;
@@ -58,6 +61,13 @@ void dx_exec_trace_capped(dx_exec *e, FILE *out, uint64_t max_bytes)
 {
     trace_free(e->trace);
     e->trace = out ? trace_new(out, max_bytes) : NULL;
+}
+
+void dx_exec_trace_json(dx_exec *e, FILE *out)
+{
+    dx_exec_trace(e, out);
+    if (e->trace)
+        e->trace->json = true;
 }
 
 void dx_exec_trace(dx_exec *e, FILE *out) { dx_exec_trace_capped(e, out, 0); }
@@ -135,8 +145,6 @@ static void add_reg(csh cs, decoded *d, x86_reg r)
         return;
     d->uc_regs[d->nregs] = uc;
     snprintf(d->names[d->nregs], sizeof d->names[0], "%s", cs_reg_name(cs, r));
-    for (char *p = d->names[d->nregs]; *p; p++)
-        *p = (char)toupper((unsigned char)*p);
     d->nregs++;
 }
 
@@ -184,6 +192,67 @@ static char *put_text(char *o, const char *s)
     return o + n;
 }
 
+static char *put_upper(char *o, const char *s)
+{
+    while (*s)
+        *o++ = (char)toupper((unsigned char)*s++);
+    return o;
+}
+
+static char *put_hex_short(char *o, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16];
+    int n = 0;
+    do
+        tmp[n++] = digits[v & 15];
+    while (v >>= 4);
+    *o++ = '0', *o++ = 'x';
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+static const char *const usual_names[3] = {"rax", "rcx", "rdx"};
+
+static char *text_line(char *o, uint64_t n, uint64_t addr, const decoded *d, const uint64_t *v)
+{
+    o += snprintf(o, 32, "[%06llu] 0x", (unsigned long long)n);
+    o = put_hex64(o, addr);
+    o = put_text(o, ": ");
+    o = put_text(o, d->text);
+    for (int i = 0; i < 3 + d->nregs; i++) {
+        o = put_text(o, i == 0 ? " | " : " ");
+        o = put_upper(o, i < 3 ? usual_names[i] : d->names[i - 3]);
+        *o++ = '=';
+        o = put_hex64(o, v[i]);
+    }
+    *o++ = '\n';
+    return o;
+}
+
+static char *json_line(char *o, uint64_t n, uint64_t addr, const decoded *d, const uint64_t *v)
+{
+    o += snprintf(o, 48, "{\"n\":%llu,\"pc\":\"", (unsigned long long)n);
+    o = put_hex_short(o, addr);
+    o = put_text(o, "\",\"insn\":\"");
+    for (const char *p = d->text; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            *o++ = '\\';
+        *o++ = *p;
+    }
+    o = put_text(o, "\",\"regs\":{");
+    for (int i = 0; i < 3 + d->nregs; i++) {
+        o = put_text(o, i ? ",\"" : "\"");
+        o = put_text(o, i < 3 ? usual_names[i] : d->names[i - 3]);
+        o = put_text(o, "\":\"");
+        o = put_hex_short(o, v[i]);
+        *o++ = '"';
+    }
+    o = put_text(o, "}}\n");
+    return o;
+}
+
 void trace_insn(dx_exec *e, uint64_t addr)
 {
     trace_state *t = e->trace;
@@ -199,23 +268,8 @@ void trace_insn(dx_exec *e, uint64_t addr)
         ptrs[i] = &v[i];
     }
     uc_reg_read_batch(e->uc, ids, ptrs, 3 + d->nregs);
-    char line[64 + sizeof d->text + (3 + MAX_SHOWN) * 24], *o = line;
-    o += snprintf(o, 32, "[%06llu] 0x", (unsigned long long)e->insns + 1);
-    o = put_hex64(o, addr);
-    o = put_text(o, ": ");
-    o = put_text(o, d->text);
-    static const char *const usual[3] = {" | RAX=", " RCX=", " RDX="};
-    for (int i = 0; i < 3 + d->nregs; i++) {
-        if (i < 3) {
-            o = put_text(o, usual[i]);
-        } else {
-            *o++ = ' ';
-            o = put_text(o, d->names[i - 3]);
-            *o++ = '=';
-        }
-        o = put_hex64(o, v[i]);
-    }
-    *o++ = '\n';
+    char line[96 + 2 * sizeof d->text + (3 + MAX_SHOWN) * 32], *o = line;
+    o = t->json ? json_line(line, e->insns + 1, addr, d, v) : text_line(line, e->insns + 1, addr, d, v);
     if (trace_room(t, (size_t)(o - line)))
         fwrite(line, 1, (size_t)(o - line), t->out);
 }
@@ -224,8 +278,11 @@ void trace_summary(dx_exec *e, uint64_t insns, double seconds)
 {
     trace_state *t = e->trace;
     char line[128];
-    int n = snprintf(line, sizeof line, "-- %llu instructions in %.3f ms (%.0f instructions/s)\n",
-                     (unsigned long long)insns, seconds * 1e3, seconds > 0 ? (double)insns / seconds : 0.0);
+    double rate = seconds > 0 ? (double)insns / seconds : 0.0;
+    int n = t->json ? snprintf(line, sizeof line, "{\"instructions\":%llu,\"seconds\":%.6f}\n",
+                               (unsigned long long)insns, seconds)
+                    : snprintf(line, sizeof line, "-- %llu instructions in %.3f ms (%.0f instructions/s)\n",
+                               (unsigned long long)insns, seconds * 1e3, rate);
     if (n > 0 && trace_room(t, (size_t)n))
         fwrite(line, 1, (size_t)n, t->out);
     fflush(t->out);

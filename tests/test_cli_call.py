@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 EXE = sys.argv[1] if len(sys.argv) > 1 else "./dump_exec"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -202,8 +203,20 @@ m = re.search(r"^Instructions: (\d+)", out, re.M)
 check(m is not None and summary and int(m.group(1)) == len(insn_lines) and
       summary[0].startswith(f"-- {len(insn_lines)} instructions"), "--trace: counts agree", out, err)
 
+# --trace-json: the same trace as JSON Lines, the same instructions and registers.
+with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "t.jsonl")
+    rc, out, err = run("--trace-json", path, DUMP, "testprog!add4", *[a["dec"] for a in case("add4")["args"]])
+    with open(path) as f:
+        records = [json.loads(l) for l in f]
+steps, tail = records[:-1], records[-1]
+check(rc == 0 and [r["n"] for r in steps] == list(range(1, len(insn_lines) + 1)) and
+      tail.get("instructions") == len(insn_lines), "--trace-json: numbered records and a summary", records[:2])
+check(all(int(r["pc"], 16) == int(l.split()[1].rstrip(":"), 16) and
+          all(f"{k.upper()}={int(v, 16):016x}" in l for k, v in r["regs"].items()) for r, l in zip(steps, insn_lines)),
+      "--trace-json: each record holds its text line's address and registers", steps[:2], insn_lines[:2])
+
 # --trace-file: the same lines into a file; stderr stays quiet.
-import tempfile
 with tempfile.TemporaryDirectory() as tmp:
     path = os.path.join(tmp, "trace.txt")
     rc, out, err = run("--trace-file", path, DUMP, "testprog!add4", *[a["dec"] for a in case("add4")["args"]])

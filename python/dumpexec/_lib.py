@@ -155,6 +155,7 @@ PROTOTYPES = [
     ("dx_exec_watch_remove", c_int, [P, u64, u64, c_int]),
     ("dx_exec_break_clear", None, [P]),
     ("dx_exec_trace", None, [P, c_void_p]),
+    ("dx_exec_trace_json", None, [P, c_void_p]),
     ("dx_exec_tenet", c_int, [P, c_void_p]),
     ("dx_exec_tenet_lines", u64, [P]),
     ("dx_exec_coverage_start", c_int, [P]),

@@ -772,13 +772,14 @@ class Session:
             raise DumpExecError(err.value.decode("utf-8", "replace"))
 
     # -- tracing --------------------------------------------------------------
-    def trace(self, path: Optional[Union[str, os.PathLike]]) -> None:
+    def trace(self, path: Optional[Union[str, os.PathLike]], *, json: bool = False) -> None:
         """One line per executed instruction to the file at path, from now
-        on; trace(None) ends it and closes the file."""
+        on (json: as JSON Lines, {"n", "pc", "insn", "regs"} per
+        instruction); trace(None) ends it and closes the file."""
         with self._lock:
-            self._set_trace(path)
+            self._set_trace(path, json)
 
-    def _set_trace(self, path) -> None:
+    def _set_trace(self, path, json: bool = False) -> None:
         e = self._handle() if path is not None else self._e
         if self._trace:
             if e:
@@ -791,7 +792,7 @@ class Session:
         if not f:
             raise DumpExecError(f"{os.fspath(path)}: cannot open for writing: {os.strerror(ctypes.get_errno())}")
         self._trace = f
-        lib.dx_exec_trace(e, f)
+        (lib.dx_exec_trace_json if json else lib.dx_exec_trace)(e, f)
 
     def tenet(self, path: Optional[Union[str, os.PathLike]]) -> int:
         """A Tenet trace (registers and memory per instruction, for Tenet in

@@ -1,4 +1,5 @@
 """Stops, memory, registers, threads, breakpoints and bad input through the package."""
+import json
 import os
 import resource
 import signal
@@ -310,6 +311,12 @@ def test_trace_and_console_callback(dump, manifest, tmp_path):
     assert lines[1].split(": ", 1)[1].startswith("ret") and lines[2].startswith("-- 2 instructions")
     with pytest.raises(dumpexec.DumpExecError, match="cannot open"):
         s.trace(tmp_path / "no" / "such" / "dir.txt")
+    s.trace(tmp_path / "trace.jsonl", json=True)
+    s.call(fn(manifest, "add2"), 3, 5)
+    s.trace(None)
+    records = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert records[0]["pc"] == hex(fn(manifest, "add2")) and records[0]["regs"]["rcx"] == "0x3"
+    assert records[1]["insn"] == "ret" and records[-1]["instructions"] == 2
 
 
 def test_buf_init_is_padded_with_zeros(session, manifest):
