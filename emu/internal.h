@@ -200,6 +200,8 @@ trace_state *trace_new(FILE *out, uint64_t max_bytes);
 void trace_free(trace_state *t);
 void trace_insn(dx_exec *e, uint64_t addr);
 void trace_summary(dx_exec *e, uint64_t insns, double seconds);
+/* "0x" and v's hex digits, no leading zeros, at o; returns the end. */
+char *trace_put_hex(char *o, uint64_t v);
 /* Tenet traces (tenet.c): the memory hook, added when the engine exists
  * (0, or -1 if Unicorn refused it), forgotten when the engine closes; a
  * line before each instruction, and one for the last at a run's end. */

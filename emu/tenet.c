@@ -66,20 +66,6 @@ void tenet_unhooked(dx_exec *e)
         e->tenet->hook = 0;
 }
 
-static char *put_hex(char *p, uint64_t v)
-{
-    static const char digits[] = "0123456789abcdef";
-    char tmp[16];
-    int n = 0;
-    do
-        tmp[n++] = digits[v & 15];
-    while (v >>= 4);
-    *p++ = '0', *p++ = 'x';
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
 /* The line for everything since the last one, with RIP now. */
 static void tenet_line(dx_exec *e, tenet_state *t)
 {
@@ -98,7 +84,7 @@ static void tenet_line(dx_exec *e, tenet_state *t)
         memcpy(p, tenet_names[i], len);
         p += len;
         *p++ = '=';
-        p = put_hex(p, now[i]);
+        p = trace_put_hex(p, now[i]);
     }
     for (size_t i = 0; i < t->npending; i++) {
         uint8_t bytes[MAX_SHOWN];
@@ -106,7 +92,7 @@ static void tenet_line(dx_exec *e, tenet_state *t)
         if (uc_mem_read(e->uc, t->pending[i].addr, bytes, n) != UC_ERR_OK)
             continue;
         memcpy(p, t->pending[i].write ? ",mw=" : ",mr=", 4);
-        p = put_hex(p + 4, t->pending[i].addr);
+        p = trace_put_hex(p + 4, t->pending[i].addr);
         *p++ = ':';
         for (uint32_t k = 0; k < n; k++) {
             *p++ = "0123456789abcdef"[bytes[k] >> 4];

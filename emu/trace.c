@@ -199,7 +199,7 @@ static char *put_upper(char *o, const char *s)
     return o;
 }
 
-static char *put_hex_short(char *o, uint64_t v)
+char *trace_put_hex(char *o, uint64_t v)
 {
     static const char digits[] = "0123456789abcdef";
     char tmp[16];
@@ -234,7 +234,7 @@ static char *text_line(char *o, uint64_t n, uint64_t addr, const decoded *d, con
 static char *json_line(char *o, uint64_t n, uint64_t addr, const decoded *d, const uint64_t *v)
 {
     o += snprintf(o, 48, "{\"n\":%llu,\"pc\":\"", (unsigned long long)n);
-    o = put_hex_short(o, addr);
+    o = trace_put_hex(o, addr);
     o = put_text(o, "\",\"insn\":\"");
     for (const char *p = d->text; *p; p++) {
         if (*p == '"' || *p == '\\')
@@ -246,7 +246,7 @@ static char *json_line(char *o, uint64_t n, uint64_t addr, const decoded *d, con
         o = put_text(o, i ? ",\"" : "\"");
         o = put_text(o, i < 3 ? usual_names[i] : d->names[i - 3]);
         o = put_text(o, "\":\"");
-        o = put_hex_short(o, v[i]);
+        o = trace_put_hex(o, v[i]);
         *o++ = '"';
     }
     o = put_text(o, "}}\n");

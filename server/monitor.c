@@ -98,6 +98,16 @@ static FILE *open_trace_file(const char *name)
     return f;
 }
 
+/* open_trace_file, or NULL with the reason told to the client. */
+static FILE *open_client_file(const char *name, dx_buf *out)
+{
+    FILE *f = open_trace_file(name);
+    if (!f)
+        dx_buf_printf(out, "%s: %s (FILE must be a new file name, without a folder, in the server's working "
+                           "directory)\n", name, strerror(errno));
+    return f;
+}
+
 static int cmd_trace(dx_target *t, char **argv, size_t argc, dx_buf *out)
 {
     if (argc < 2 || (strcmp(argv[1], "on") && strcmp(argv[1], "off"))) {
@@ -108,11 +118,8 @@ static int cmd_trace(dx_target *t, char **argv, size_t argc, dx_buf *out)
         fclose(t->trace_file);
     t->trace_file = NULL;
     if (!strcmp(argv[1], "on")) {
-        t->trace_file = argc > 2 ? open_trace_file(argv[2]) : stderr;
+        t->trace_file = argc > 2 ? open_client_file(argv[2], out) : stderr;
         if (!t->trace_file) {
-            dx_buf_printf(out, "%s: %s (FILE must be a new file name, without a folder, in the server's "
-                               "working directory)\n",
-                          argv[2], strerror(errno));
             dx_exec_trace(t->exec, NULL);
             return -1;
         }
@@ -144,12 +151,12 @@ static int cmd_coverage(dx_target *t, char **argv, size_t argc, dx_buf *out)
         dx_buf_printf(out, "Coverage is already on, for %s: stop it first\n", t->coverage_name);
         return -1;
     }
-    FILE *f = open_trace_file(argv[2]);
-    if (!f || dx_exec_coverage_start(t->exec) != 0) {
-        dx_buf_printf(out, "%s: %s (FILE must be a new file name, without a folder, in the server's working "
-                           "directory)\n", argv[2], f ? "out of memory" : strerror(errno));
-        if (f)
-            fclose(f);
+    FILE *f = open_client_file(argv[2], out);
+    if (!f)
+        return -1;
+    if (dx_exec_coverage_start(t->exec) != 0) {
+        dx_buf_printf(out, "out of memory for coverage\n");
+        fclose(f);
         return -1;
     }
     t->coverage_file = f;
@@ -178,12 +185,12 @@ static int cmd_tenet(dx_target *t, char **argv, size_t argc, dx_buf *out)
     }
     if (!start)
         return 0;
-    FILE *f = open_trace_file(argv[2]);
-    if (!f || dx_exec_tenet(t->exec, f) != 0) {
-        dx_buf_printf(out, "%s: %s (FILE must be a new file name, without a folder, in the server's working "
-                           "directory)\n", argv[2], f ? "cannot trace" : strerror(errno));
-        if (f)
-            fclose(f);
+    FILE *f = open_client_file(argv[2], out);
+    if (!f)
+        return -1;
+    if (dx_exec_tenet(t->exec, f) != 0) {
+        dx_buf_printf(out, "cannot trace: out of memory, or the emulator refused the hook\n");
+        fclose(f);
         return -1;
     }
     t->tenet_file = f;
