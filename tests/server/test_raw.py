@@ -320,6 +320,112 @@ def qsupported_features_and_ida_fingerprint(cfg):
             check(f.get("QStartNoAckMode") == "+", "lldb must be offered QStartNoAckMode: %r" % f)
 
 
+STOP_T = re.compile(r"^T([0-9a-f]{2})thread:([0-9a-f]+);")
+
+
+def r2_stop(c, what):
+    """radare2's handle_stop_reason: a T reply with a thread, never S05, and no O packet before it."""
+    r = c.read_packet(5).decode("latin-1")
+    m = STOP_T.match(r)
+    check(m is not None, "%s: r2 needs a T stop reply with thread:, got %r" % (what, r[:80]))
+    return r
+
+
+@test
+def radare2_packet_sequence(cfg):
+    """What r2 (gdb://HOST:PORT, shlr/gdb) sends, in its order, and the replies it parses:
+    gdbr_connect, then registers (g only), memory (16-digit addresses for partial
+    chunks), vCont steps, Z0/vCont;c/z0 (with dbg.bpinmaps=false)."""
+    m = cfg.manifest("full")
+    fib, gc = m.fn("fib"), m.glob("g_counter")
+    with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
+        c.send_raw(b"+")
+        check(c.expect_silence(0.25), "r2 waits 250 ms for unsolicited packets: none may come")
+        f = features(c.rq("qSupported:multiprocess+;qRelocInsn+;xmlRegisters=i386"))
+        size = int(f.get("PacketSize", "40"), 16)
+        check(size >= 64 and f.get("qXfer:features:read") == "+", "qSupported for r2: %r" % f)
+        check(not any(k in f for k in ("QThreadSuffixSupported", "QListThreadsInStopReply", "qEcho")),
+              "keys that switch r2 into its LLDB mode: %r" % f)
+        if f.get("QStartNoAckMode") == "+":
+            check(c.rq("QStartNoAckMode").startswith("OK"), "QStartNoAckMode")
+            c.send_raw(b"+")  # r2's last ack
+            c.noack = True
+        qc = c.rq("qC")
+        check(re.match(r"^QC[0-9a-f]+$", qc), "qC: r2 wants QC<hex>: %r" % qc)
+        tid = int(qc[2:], 16)
+        vc = c.rq("vCont?")
+        check(vc.startswith("vCont;") and "s" in vc[6:].split(";"), "vCont?: r2 reads the actions after 6 chars: %r" % vc)
+        check(c.rq("Hg%x" % tid) == "OK", "Hg")
+        c.rq("Hc-1")
+        chunk = min(max(size, 64), 2048) - 2  # r2 clamps PacketSize to 64..2048
+        xml = fetch_xfer(c, "features", "target.xml", chunk).decode()
+        check("<architecture>i386:x86-64</architecture>" in xml, "r2 picks its register profile from <architecture>")
+        c.rq("qXfer:exec-file:read::0,%x" % chunk)  # sent whether advertised or not: any reply
+        g = c.rq("g")
+        check(len(g) == 2 * G_BYTES and parse_g(g)["rip"] != 0, "g: the register block in target.xml's order", g[:40])
+        # Memory: full chunks as m<addr>,<len>; the rest with a 16-digit address.
+        whole = c.rq("m%x,8" % gc)
+        part = c.rq("m%016x,8" % gc)
+        check(whole == part and int.from_bytes(bytes.fromhex(part), "little") == 122,
+              "m with r2's zero-padded address reads g_counter (122): %r %r" % (whole, part))
+        bad = c.rq("m%016x,8" % 0x10)
+        check(len(bad) == 3 and bad.startswith("E"), "an unreadable address: exactly Exx, as r2 tests: %r" % bad)
+        # A hand-set call of fib, stepped and run to a breakpoint, as r2's ds and dc do.
+        r0 = parse_g(g)
+        c.set_reg("rsp", (r0["rsp"] - 0x1000) & ~0xF)
+        c.set_reg("rip", fib)
+        c.set_reg("rcx", 5)
+        c.send("vCont;s:%x" % tid)
+        r2_stop(c, "vCont;s")
+        check(parse_g(c.rq("g"))["rip"] != fib, "the step moved RIP")
+        c.set_reg("rip", fib)
+        c.rq("Z0,%x,1" % fib)  # r2 never reads this reply
+        c.send("vCont;c")
+        r2_stop(c, "vCont;c to a breakpoint")
+        check(parse_g(c.rq("g"))["rip"] == fib, "stopped at the breakpoint, PC at its address")
+        c.rq("z0,%x,1" % fib)
+        check(c.rq("qC").startswith("QC"), "the session goes on")
+
+
+@test
+def ida_packet_sequence(cfg):
+    """IDA's gdb debugger: the opening seen in a real log (gdbstub issue 134), then
+    what other stubs document of it (double '+', '!', Hg0, target.xml, ?, qC, g, m,
+    threads, breakpoints removed and re-added around a step, vCont). IDA is closed
+    source: the part after target.xml is from those stubs' notes, not a capture."""
+    m = cfg.manifest("full")
+    fib, gc = m.fn("fib"), m.glob("g_counter")
+    with Server(cfg, cfg.dump("full")) as srv, RspClient(srv.port) as c:
+        c.send_raw(b"++")  # "IDA sometimes has double +"
+        f = features(c.rq("qSupported:xmlRegisters=i386,arm,mips"))
+        check("PacketSize" in f and "QStartNoAckMode" not in f, "IDA: no no-ack offer: %r" % f)
+        check(c.rq("!") in ("", "OK"), "'!' (extended mode) answered, not dropped")
+        check(c.rq("Hg0") == "OK", "Hg0")
+        xml = fetch_xfer(c, "features", "target.xml", 0xfff).decode()
+        check("i386:x86-64" in xml and "<osabi>" not in xml, "target.xml for IDA: 64-bit, no osabi")
+        why = c.rq("?")
+        check(STOP_T.match(why), "'?': a T stop reply with thread: %r" % why[:60])
+        check(c.rq("qC").startswith("QC"), "qC")
+        threads = c.rq("qfThreadInfo")
+        check(threads.startswith("m") and c.rq("qsThreadInfo") == "l", "qfThreadInfo/qsThreadInfo")
+        regs = parse_g(c.rq("g"))
+        check(int.from_bytes(bytes.fromhex(c.rq("m%x,8" % gc)), "little") == 122, "m of g_counter")
+        c.set_reg("rsp", (regs["rsp"] - 0x1000) & ~0xF)
+        c.set_reg("rip", fib)
+        c.set_reg("rcx", 5)
+        check(c.rq("Z0,%x,1" % fib) == "OK", "Z0: IDA expects OK")
+        check(c.rq("z0,%x,1" % fib) == "OK", "z0 before stepping off the breakpoint")
+        c.send("vCont;s:%x" % int(threads[1:].split(",")[0], 16))
+        r = c.read_packet(5).decode()
+        check(STOP_T.match(r) and "reason:" not in r, "step: a plain T05 reply (IDA parses strictly): %r" % r)
+        check(c.rq("Z0,%x,1" % fib) == "OK", "Z0 again after the step")
+        c.set_reg("rip", fib)
+        c.send("vCont;c")
+        r = c.read_packet(5).decode()
+        check(r.startswith("T05") and "swbreak" in r, "continue to the breakpoint: %r" % r)
+        check(parse_g(c.rq("g"))["rip"] == fib, "PC at the breakpoint itself (IDA: uncheck 'at EIP+1')")
+
+
 @test
 def noack_mode_accepted_unasked(cfg):
     m = cfg.manifest("full")
