@@ -5,10 +5,14 @@ dcall [-f] FUNCTION [ARG...]   call a function of the dump (monitor call), after
                                -f shows XMM0 as a double. Words with DumpExec's own
                                prefixes (str:, wstr:, buf:, f32:, ptr:) pass as they are.
 dmodules                       the dump's modules.
+dsymbols DIR                   add every module whose file is in DIR (matched by name,
+                               case-insensitively) to the target at its base in the dump:
+                               image list, names from exports and symbols, bt.
 
 On Debian 12, lldb's Python needs
 PYTHONPATH=/usr/lib/llvm-14/lib/python3.11/dist-packages (a packaging slip).
 """
+import os
 import re
 import shlex
 import struct
@@ -70,6 +74,43 @@ def dmodules(debugger, command, exe_ctx, result, internal_dict):
     result.AppendMessage(monitor(debugger, "modules").rstrip())
 
 
+def image_base(path):
+    """The preferred base in a PE file's optional header."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    pe = struct.unpack_from("<I", head, 0x3C)[0]
+    magic = struct.unpack_from("<H", head, pe + 24)[0]
+    return struct.unpack_from("<Q" if magic == 0x20B else "<I", head, pe + 24 + (24 if magic == 0x20B else 28))[0]
+
+
+def dsymbols(debugger, command, exe_ctx, result, internal_dict):
+    folder = os.path.expanduser(command.strip() or ".")
+    try:
+        files = {name.lower(): os.path.join(folder, name) for name in os.listdir(folder)}
+    except OSError as e:
+        result.SetError("%s: %s" % (folder, e.strerror))
+        return
+    target = debugger.GetSelectedTarget()
+    loaded = 0
+    for line in monitor(debugger, "modules").splitlines():
+        fields = line.split()
+        if len(fields) < 3 or not fields[0].startswith("0x"):
+            continue
+        base, name = int(fields[0], 16), fields[2].lower()
+        path = files.get(name)
+        if not path:
+            continue
+        module = target.AddModule(path, None, None)
+        if not module.IsValid():
+            result.AppendMessage("%s: lldb cannot read it" % path)
+            continue
+        target.SetModuleLoadAddress(module, base - image_base(path))
+        result.AppendMessage("%s at 0x%x" % (path, base))
+        loaded += 1
+    result.AppendMessage("%d module(s) with symbols" % loaded)
+
+
 def __lldb_init_module(debugger, internal_dict):
+    debugger.HandleCommand("command script add -f dumpexec_lldb.dsymbols dsymbols")
     debugger.HandleCommand("command script add -f dumpexec_lldb.dcall dcall")
     debugger.HandleCommand("command script add -f dumpexec_lldb.dmodules dmodules")

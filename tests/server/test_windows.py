@@ -169,6 +169,42 @@ def lldb_script_dcall(cfg):
     check("testprog.exe" in t.section(3), "dmodules in lldb", t.section(3))
 
 
+WINE_DLLS = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"  # Debian's wine: the dump's own DLLs
+
+
+@test
+def lldb_script_dsymbols(cfg):
+    """dsymbols DIR in lldb: modules from files at their bases in the dump, then names, source
+    lines and a backtrace (through the Wine DLLs too, when Debian's wine is installed)."""
+    if not have_tool("lldb") or not lldb_python_works():
+        print("  (skipped: lldb has no working Python here)")
+        return
+    m = cfg.manifest("full")
+    script = os.path.join(repo_root(cfg), "gdb-scripts", "dumpexec_lldb.py")
+    wine = os.path.exists(os.path.join(WINE_DLLS, "ntdll.dll"))
+    saved = dict(os.environ)
+    os.environ.update(lldb_env())
+    try:
+        with Server(cfg, cfg.dump("full")) as srv:
+            t = lldb_batch(srv.port, ["command script import " + script, "dsymbols " + cfg.fixtures_src,
+                                      "dsymbols " + (WINE_DLLS if wine else cfg.fixtures_src), "image list",
+                                      "image lookup -n add2", "thread select 2", "bt",
+                                      "register write rip 0x%x" % m.fn("fib"), "register write rcx 5", "si",
+                                      "dsymbols /nonexistent"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    check("testprog.exe at 0x140000000" in t.section(1), "dsymbols adds testprog.exe at its base", t.section(1))
+    check(re.search(r"0x0*140000000 \S*testprog\.exe", t.section(3)), "image list shows it", t.section(3))
+    check("Address: testprog.exe[0x%016x]" % m.fn("add2") in t.section(4), "image lookup -n add2", t.section(4))
+    check("testprog.exe`worker_main" in t.section(6), "bt of the worker names its thread function", t.section(6))
+    if wine:
+        check("ntdll.dll`RtlUserThreadStart" in t.section(6) and "kernelbase.dll`WaitForSingleObject"
+              in t.section(6), "bt through the Wine DLLs to the thread's start", t.section(6))
+    check("testprog.exe`fib" in t.section(9), "a step inside fib is named", t.section(9))
+    check("/nonexistent" in t.section(10), "a missing folder is an error", t.section(10))
+
+
 @test
 def lldb_with_the_exe_finds_symbols(cfg):
     if not have_tool("lldb"):
