@@ -17,8 +17,12 @@ info proc mappings  the dump's captured memory (for Ghidra), from monitor region
 import os
 import re
 import struct
+import sys
 
 import gdb
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dumpexec_files import module_files  # noqa: E402
 
 PREFIXES = ("str:", "wstr:", "buf:", "f32:", "ptr:", "int:", "float:", "double:", "f64:")
 RETURN_RE = re.compile(r"Return value: 0x([0-9a-f]+)")
@@ -171,14 +175,6 @@ class DModules(gdb.Command):
         gdb.write(monitor("modules"))
 
 
-def image_base(path):
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    pe = struct.unpack_from("<I", head, 0x3C)[0]
-    magic = struct.unpack_from("<H", head, pe + 24)[0]
-    return struct.unpack_from("<Q" if magic == 0x20B else "<I", head, pe + 24 + (24 if magic == 0x20B else 28))[0]
-
-
 class DSymbols(gdb.Command):
     """Load symbols for the dump's modules from a folder: dsymbols DIR."""
 
@@ -187,18 +183,9 @@ class DSymbols(gdb.Command):
 
     def invoke(self, argument, from_tty):
         folder = os.path.expanduser(argument.strip() or ".")
-        files = {name.lower(): os.path.join(folder, name) for name in os.listdir(folder)}
         loaded = 0
-        for line in monitor("modules").splitlines():
-            fields = line.split()
-            if len(fields) < 3 or not fields[0].startswith("0x"):
-                continue
-            base, name = int(fields[0], 16), fields[2].lower()
-            path = files.get(name)
-            if not path:
-                continue
-            offset = base - image_base(path)
-            gdb.execute("add-symbol-file %s -o 0x%x" % (path, offset & (2**64 - 1)), to_string=True)
+        for base, path, slide in module_files(monitor("modules"), folder):
+            gdb.execute("add-symbol-file %s -o 0x%x" % (path, slide), to_string=True)
             gdb.write("%s at 0x%x\n" % (path, base))
             loaded += 1
         gdb.write("%d module(s) with symbols\n" % loaded)

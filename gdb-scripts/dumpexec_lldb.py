@@ -16,8 +16,12 @@ import os
 import re
 import shlex
 import struct
+import sys
 
 import lldb
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dumpexec_files import module_files  # noqa: E402
 
 PREFIXES = ("str:", "wstr:", "buf:", "f32:", "ptr:", "int:", "float:", "double:", "f64:")
 LITERAL = re.compile(r"^-?(0x[0-9a-fA-F]+|\d+(\.\d*)?([eE][-+]?\d+)?)$")
@@ -74,37 +78,21 @@ def dmodules(debugger, command, exe_ctx, result, internal_dict):
     result.AppendMessage(monitor(debugger, "modules").rstrip())
 
 
-def image_base(path):
-    """The preferred base in a PE file's optional header."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    pe = struct.unpack_from("<I", head, 0x3C)[0]
-    magic = struct.unpack_from("<H", head, pe + 24)[0]
-    return struct.unpack_from("<Q" if magic == 0x20B else "<I", head, pe + 24 + (24 if magic == 0x20B else 28))[0]
-
-
 def dsymbols(debugger, command, exe_ctx, result, internal_dict):
     folder = os.path.expanduser(command.strip() or ".")
     try:
-        files = {name.lower(): os.path.join(folder, name) for name in os.listdir(folder)}
+        found = module_files(monitor(debugger, "modules"), folder)
     except OSError as e:
         result.SetError("%s: %s" % (folder, e.strerror))
         return
     target = debugger.GetSelectedTarget()
     loaded = 0
-    for line in monitor(debugger, "modules").splitlines():
-        fields = line.split()
-        if len(fields) < 3 or not fields[0].startswith("0x"):
-            continue
-        base, name = int(fields[0], 16), fields[2].lower()
-        path = files.get(name)
-        if not path:
-            continue
+    for base, path, slide in found:
         module = target.AddModule(path, None, None)
         if not module.IsValid():
             result.AppendMessage("%s: lldb cannot read it" % path)
             continue
-        target.SetModuleLoadAddress(module, base - image_base(path))
+        target.SetModuleLoadAddress(module, slide)
         result.AppendMessage("%s at 0x%x" % (path, base))
         loaded += 1
     result.AppendMessage("%d module(s) with symbols" % loaded)
