@@ -4,7 +4,6 @@
 usage: test_cli_coverage.py PATH/TO/dump_exec
 Environment: DX_FIXTURES (unpacked dumps), DX_FIXTURES_SRC (manifests).
 """
-import json
 import os
 import subprocess
 import sys
@@ -12,20 +11,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import drcov_reader  # noqa: E402
-
-EXE = os.path.abspath(sys.argv[1])
-FIXTURES = os.environ.get("DX_FIXTURES", "tests/fixtures")
-FIXTURES_SRC = os.environ.get("DX_FIXTURES_SRC", os.path.join(os.path.dirname(__file__), "fixtures"))
-DUMP = os.path.join(FIXTURES, "testprog_full.dmp")
-with open(os.path.join(FIXTURES_SRC, "testprog_full.json")) as f:
-    M = json.load(f)
-failures = []
-
-
-def check(cond, what, *context):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", *context, sep="\n  ", file=sys.stderr)
+from cli_common import DUMP, EXE, M, check, finish  # noqa: E402
 
 
 def covered(*call):
@@ -68,5 +54,4 @@ p = subprocess.run([EXE, "--coverage", "/nonexistent/dir/x.drcov", DUMP, "testpr
                    capture_output=True, text=True, timeout=60)
 check(p.returncode == 2 and "/nonexistent/dir/x.drcov" in p.stderr, "an unwritable coverage path", p.stderr)
 
-print(f"{'FAILED' if failures else 'OK'}: {len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()

@@ -8,27 +8,17 @@ ADDR:HEXBYTES memory entries.
 usage: test_cli_tenet.py PATH/TO/dump_exec
 Environment: DX_FIXTURES (unpacked dumps), DX_FIXTURES_SRC (manifests).
 """
-import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 
-EXE = os.path.abspath(sys.argv[1])
-FIXTURES = os.environ.get("DX_FIXTURES", "tests/fixtures")
-FIXTURES_SRC = os.environ.get("DX_FIXTURES_SRC", os.path.join(os.path.dirname(__file__), "fixtures"))
-DUMP = os.path.join(FIXTURES, "testprog_full.dmp")
-with open(os.path.join(FIXTURES_SRC, "testprog_full.json")) as f:
-    M = json.load(f)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_common import DUMP, EXE, M, check, finish  # noqa: E402
+
 AMD64 = ["rax", "rbx", "rcx", "rdx", "rbp", "rsp", "rsi", "rdi"] + ["r%d" % i for i in range(8, 16)] + ["rip"]
-failures = []
 
-
-def check(cond, what, *context):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", *context, sep="\n  ", file=sys.stderr)
 
 
 def replay(text):
@@ -91,5 +81,4 @@ p = subprocess.run([EXE, "--tenet", "/nonexistent/x.log", DUMP, "testprog!add2",
                    text=True, timeout=60)
 check(p.returncode == 2 and "/nonexistent/x.log" in p.stderr, "an unwritable trace path", p.stderr)
 
-print(f"{'FAILED' if failures else 'OK'}: {len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()

@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 from typing import Union
 
-from ._dump import Dump, DumpExecError, ExceptionInfo, Module, Region, Thread
+from ._dump import Dump, DumpExecError, ExceptionInfo, Module, Region, System, Thread
 from ._lib import LibraryError, lib
 from ._session import REGISTERS, Registers, Result, Session, Stop, Stopped, buf, f32, interrupt_all, wstr
 
 __version__ = lib.dx_version().decode()
 
 __all__ = ["open", "Dump", "Session", "Result", "Stop", "Stopped", "DumpExecError", "LibraryError", "Module",
-           "Thread", "Region", "ExceptionInfo", "Registers", "REGISTERS", "buf", "f32", "wstr",
+           "Thread", "Region", "System", "ExceptionInfo", "Registers", "REGISTERS", "buf", "f32", "wstr",
            "interrupt_all"]
 
 

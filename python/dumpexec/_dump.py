@@ -73,6 +73,16 @@ class Region:
 
 
 @dataclass(frozen=True)
+class System:
+    """The SystemInfo stream: the Windows the process ran on."""
+    major: int
+    minor: int
+    build: int
+    processors: int
+    csd_version: Optional[str]
+
+
+@dataclass(frozen=True)
 class ExceptionInfo:
     """The exception the dump was written for."""
     tid: int
@@ -88,7 +98,7 @@ class Dump:
     from any threads, run over one Dump. Use as a context manager, or call
     close(); closing closes the sessions still open on it.
 
-    modules, threads and exception are what the dump lists; regions its
+    modules, threads, exception and system are what the dump lists; regions its
     MemoryInfoList (VirtualQuery's view; empty when the dump has none);
     ranges the (base, size) of the memory it captured."""
 
@@ -109,6 +119,10 @@ class Dump:
         self.ranges = tuple((r.base, r.size) for r in (lib.dx_dump_range(self._d, i).contents
                                                       for i in range(lib.dx_dump_range_count(self._d))))
         self.exception = self._exception()
+        self.timestamp = lib.dx_dump_timestamp(self._d)  # when the dump was written (time_t)
+        si = lib.dx_dump_sysinfo(self._d)
+        self.system = System(si.contents.major, si.contents.minor, si.contents.build, si.contents.ncpus,
+                             _text(si.contents.csd_version)) if si else None
 
     # -- what the dump holds --------------------------------------------
     def _module(self, i: int) -> Module:

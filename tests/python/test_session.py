@@ -39,6 +39,7 @@ def test_the_dump_as_objects(dump, manifest):
     assert dump.resolve("testprog!add2") == fn(manifest, "add2")
     assert dump.symbolize(fn(manifest, "add2") + 4) == "testprog.exe!add2+0x4"
     assert "testprog.exe" in dump.describe()
+    assert dump.system and dump.system.processors >= 1 and dump.system.major >= 6 and dump.timestamp > 1.6e9
 
 
 def test_a_crash_dumps_exception(manifest):
