@@ -56,6 +56,7 @@ static void usage(FILE *to)
           "                       (case-insensitively) to the debugger, for their symbols\n"
           "  --libraries symbols  name only those modules in the library list (default: all)\n"
           "  --max-sessions N     debugger connections served at once (default 64)\n"
+          "  --history-mb N       history each session keeps for reverse execution (default 256; 0 = none)\n"
           "  --json               print as JSON\n"
           "  --trace              print every executed instruction to stderr\n"
           "  --trace-file FILE    ... to FILE instead\n"
@@ -95,7 +96,7 @@ static int bad_value(const char *opt, const char *v)
 
 static int parse_options(int argc, char **argv, options *o)
 {
-    enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS };
+    enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS, O_HISTORY_MB };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC,
            O_SYSCALLS, O_TRACE_SYSCALLS, O_EXCEPTIONS, O_STUB, O_STUB_SYSCALL, O_COVERAGE, O_TENET, O_TRACE_JSON };
     static const struct option longopts[] = {
@@ -106,6 +107,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"symbols", required_argument, NULL, O_SYMBOLS},
         {"libraries", required_argument, NULL, O_LIBRARIES},
         {"max-sessions", required_argument, NULL, O_MAX_SESSIONS},
+        {"history-mb", required_argument, NULL, O_HISTORY_MB},
         {"json", no_argument, NULL, O_JSON},
         {"trace", no_argument, NULL, O_TRACE},
         {"trace-file", required_argument, NULL, O_TRACE_FILE},
@@ -127,6 +129,7 @@ static int parse_options(int argc, char **argv, options *o)
         {0},
     };
     o->exec.max_insns = DX_DEFAULT_MAX_INSNS;
+    o->server.history_mb = DX_DEFAULT_HISTORY_MB;
     int c;
     uint64_t v;
     char *end;
@@ -194,6 +197,10 @@ static int parse_options(int argc, char **argv, options *o)
         case O_MAX_INSNS:
             if (!parse_u64(optarg, &o->exec.max_insns))
                 return bad_value("--max-insns", optarg);
+            break;
+        case O_HISTORY_MB:
+            if (!parse_u64(optarg, &o->server.history_mb))
+                return bad_value("--history-mb", optarg);
             break;
         case O_MAX_MB:
             if (!parse_u64(optarg, &o->exec.max_session_mb) || !o->exec.max_session_mb)

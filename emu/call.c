@@ -188,7 +188,10 @@ int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, cons
     uint64_t teb = e->regs[e->cur].gs_base;
     bool scratch_tib = enter_scratch_stack(e, tib);
     res->stop.kind = DX_STOP_NONE;
+    bool counting = e->counting;
+    e->counting = false; /* a call is no part of the history: what it leaves is a change, marked below */
     run(e, RUN_FAST, e->opt.max_insns, &res->stop);
+    e->counting = counting;
     e->in_call = false;
     if (scratch_tib)
         leave_scratch_stack(e, teb, tib);
@@ -196,6 +199,8 @@ int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, cons
     memcpy(res->xmm0, e->regs[e->cur].xmm[0], 16);
     collect_buffers(e, args, nargs, res);
     e->regs[e->cur] = saved;
+    if (e->history)
+        dx_exec_history_mark(e);
     return 0;
 }
 
@@ -254,6 +259,7 @@ void dx_stop_describe(const dx_exec *e, const dx_stop *s, dx_buf *out)
     case DX_STOP_STACK_OVERFLOW: dx_buf_printf(out, "stack overflow (scratch stack exhausted at 0x%" PRIx64 ")", s->addr); break;
     case DX_STOP_ERROR: dx_buf_printf(out, "%s", s->detail[0] ? s->detail : "emulator error"); break;
     case DX_STOP_NONE: dx_buf_printf(out, "not run"); return;
+    case DX_STOP_NO_HISTORY: dx_buf_printf(out, "the start of the recorded history"); break;
     }
     dx_buf_printf(out, " at 0x%" PRIx64 ": %s", s->pc, s->insn[0] ? s->insn : "?");
 }

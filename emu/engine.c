@@ -67,6 +67,7 @@ int dx_exec_new(const dx_dump *d, const dx_exec_options *o, dx_exec **out, char 
         e->modsec[i].count = -2;
     atomic_init(&e->interrupt, false);
     atomic_init(&e->running, false);
+    e->pause_at = UINT64_MAX;
     *out = e;
     return 0;
 }
@@ -77,8 +78,10 @@ void dx_exec_free(dx_exec *e)
         return;
     dx_exec_coverage_stop(e);
     dx_exec_tenet(e, NULL);
+    history_free(e);
     engine_close(e);
     disasm_close(e);
+    blocks_close(e);
     trace_free(e->trace);
     free(e->tids);
     free(e->regs);
@@ -108,6 +111,7 @@ void engine_drop_translations(dx_exec *e)
         return;
     uc_ctl_flush_tb(e->uc);
     e->translated = false;
+    blocks_forget(e);
 }
 
 void engine_close(dx_exec *e)
@@ -136,6 +140,7 @@ int dx_exec_reset(dx_exec *e, char *err, size_t errlen)
         return -1;
     }
     dx_exec_select_thread(e, tid);
+    history_reset(e);
     if (e->uc) {
         uint64_t scratch = e->scratch;
         /* Unmapping drops the code translated from it. An engine that cannot

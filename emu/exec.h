@@ -51,6 +51,7 @@ typedef enum dx_stop_kind {
     DX_STOP_STACK_OVERFLOW, /* the scratch stack ran out */
     DX_STOP_EXCEPTION,      /* a software exception (RaiseException): code */
     DX_STOP_ERROR,          /* the engine failed; detail says why */
+    DX_STOP_NO_HISTORY,     /* going back reached the start of the session's history */
 } dx_stop_kind;
 
 typedef enum dx_access { DX_ACCESS_READ, DX_ACCESS_WRITE, DX_ACCESS_EXECUTE } dx_access;
@@ -266,6 +267,55 @@ typedef struct dx_call_result {
 int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, const dx_call_options *o,
                  dx_call_result *res);
 void dx_call_result_free(dx_call_result *res);
+
+/* Time travel (history.c, snapshot.c). A snapshot is the session's state
+ * at one moment: every thread's registers, the pages written, the
+ * protections, the guest's allocations, and the layer above's state
+ * (nt/ registers its own with dx_exec_on_state). Saving and restoring cost
+ * in proportion to what the session mapped writable and what changed. */
+typedef struct dx_snapshot dx_snapshot;
+typedef struct dx_state_ops {
+    void *(*save)(void *user);                      /* NULL: out of memory */
+    int (*restore)(void *user, const void *state);  /* 0, or -1 */
+    void (*release)(void *state); /* may outlive the layer: a snapshot keeps it */
+} dx_state_ops;
+void dx_exec_on_state(dx_exec *e, const dx_state_ops *ops, void *user);
+
+int dx_exec_snapshot_save(dx_exec *e, const char *name, char *err, size_t errlen);
+int dx_exec_snapshot_restore(dx_exec *e, const char *name, char *err, size_t errlen);
+int dx_exec_snapshot_drop(dx_exec *e, const char *name);
+typedef struct dx_snapshot_info {
+    char name[64];
+    uint64_t pos;   /* the history position it was taken at */
+    uint64_t bytes; /* memory it holds alone */
+} dx_snapshot_info;
+size_t dx_exec_snapshot_list(const dx_exec *e, dx_snapshot_info *out, size_t max);
+
+/* History: once on, every run is recorded by checkpoints (snapshots at
+ * stops and every interval instructions) and any earlier moment is
+ * reached again by restoring the checkpoint before it and running
+ * forward; runs are deterministic, so the state there is what it was.
+ * The oldest checkpoints go when the history holds more than cap_bytes. */
+int dx_exec_history_start(dx_exec *e, uint64_t cap_bytes, char *err, size_t errlen);
+void dx_exec_history_stop(dx_exec *e);
+bool dx_exec_history_on(const dx_exec *e);
+typedef struct dx_history_info {
+    uint64_t pos;         /* instructions since the history began, where the session is */
+    uint64_t start, end;  /* the oldest position still reachable, and the newest recorded */
+    uint64_t checkpoints, snapshots;
+    uint64_t bytes, cap_bytes;
+    uint64_t dropped; /* checkpoints dropped to stay under the cap */
+} dx_history_info;
+void dx_exec_history_info(const dx_exec *e, dx_history_info *out);
+/* The debugger changed the state (registers, memory, the thread, an
+ * exception delivered, a call): later history no longer follows. */
+int dx_exec_history_mark(dx_exec *e);
+/* Travel: to position pos, one instruction back, or back to the last
+ * breakpoint or watchpoint hit (DX_STOP_NO_HISTORY at the start). A
+ * forward continue or step from the past runs the same history again. */
+int dx_exec_goto(dx_exec *e, uint64_t pos, dx_stop *stop, char *err, size_t errlen);
+int dx_exec_reverse_step(dx_exec *e, dx_stop *stop);
+int dx_exec_reverse_continue(dx_exec *e, dx_stop *stop);
 
 /* "Return value: 0x2a\nXMM0: ...\nInstructions: N\n", or the stop. */
 struct dx_buf;

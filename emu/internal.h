@@ -16,13 +16,47 @@
  * it must fault, even where unmapped memory reads as zeros. */
 #define WINE_SYSCALL_POINTER 0x7ffe1000ull
 
+typedef enum chunk_origin {
+    CHUNK_DUMP,    /* the dump's bytes, paged in */
+    CHUNK_ZERO,    /* memory the dump lacks, read as zeros */
+    CHUNK_ALLOC,   /* the guest's own allocation (dx_exec_map) */
+    CHUNK_SCRATCH, /* the call area */
+} chunk_origin;
+
 typedef struct chunk {
     uint64_t start, end;
     uint8_t *mem; /* our memory behind it (uc_mem_map_ptr), or NULL: Unicorn's */
     uint32_t prot; /* of every page, unless mixed (dx_exec_protect changed some) */
     bool mixed;
     bool may_exec; /* executable at some time: it may have translated code */
+    chunk_origin origin;
+    bool tracked; /* writable or written at some time: snapshots keep its pages */
 } chunk;
+
+/* Instruction counts of translated blocks (blocks.c), and the block the
+ * run is in: its count was added before it ran. */
+#define BLOCKS_CACHE 4096
+typedef struct block_counts {
+    uint64_t addr[BLOCKS_CACHE];
+    uint32_t size[BLOCKS_CACHE], count[BLOCKS_CACHE];
+    uint64_t last_addr, last_pos; /* last_addr 0: no block since the last settle */
+    uint32_t last_size;
+    /* The block hook asked Unicorn to stop, with these registers: with a
+     * code hook anywhere, Unicorn 2.1 may still run that block first. */
+    bool stop_requested;
+    uint64_t stop_gpr[16], stop_eflags;
+    size_t cs; /* a capstone handle without detail (csh) */
+} block_counts;
+
+typedef struct history history;
+
+/* How a replay treats breakpoints and watchpoints (history.c). */
+typedef enum replay_mode {
+    REPLAY_NONE,   /* a live run: they stop it */
+    REPLAY_QUIET,  /* travelling: they are passed */
+    REPLAY_SEARCH, /* looking back: the last one before search_end is noted */
+    REPLAY_STOPS,  /* going forward through recorded history: they stop it */
+} replay_mode;
 
 typedef struct breakpoint {
     uint64_t addr;
@@ -108,6 +142,23 @@ struct dx_exec {
     bool translated; /* code may have been translated since the last flush */
     atomic_bool running; /* inside uc_emu_start */
 
+    /* Time travel (history.c): the position in the session's history is
+     * the number of instructions run since it began, counted by block. */
+    uint64_t pos;
+    bool counting;
+    block_counts blocks;
+    uint64_t pause_at; /* a counted run pauses before passing this position */
+    bool paused;
+    history *history; /* checkpoints and named snapshots; NULL: none yet */
+    dx_state_ops state_ops; /* the layer above's state, kept in snapshots */
+    void *state_user;
+    replay_mode replay;
+    struct {
+        uint64_t end, pos, addr; /* addr: a watch's (kind WATCHPOINT), else the breakpoint's */
+        dx_stop_kind kind;       /* DX_STOP_NONE: no hit */
+        dx_access access;
+    } hit;
+
     dx_syscall_fn on_syscall; /* the layer above's, or NULL: system calls stop */
     void *on_syscall_user;
     dx_exception_fn on_exception; /* the layer above's, or NULL: faults stop */
@@ -156,7 +207,41 @@ static inline void *grow(void *items, size_t n, size_t *cap, size_t size)
     return bigger;
 }
 
+/* blocks.c */
+uint32_t blocks_count(dx_exec *e, uint64_t addr, uint32_t size);
+void blocks_settle(dx_exec *e);
+void blocks_stop_requested(dx_exec *e);
+uint64_t blocks_position_at(dx_exec *e, uint64_t pc);
+void blocks_forget(dx_exec *e);
+void blocks_close(dx_exec *e);
+
+/* snapshot.c */
+/* The layer above's state goes in through e->state_ops. */
+dx_snapshot *snapshot_take(dx_exec *e, const dx_snapshot *base);
+int snapshot_restore(dx_exec *e, const dx_snapshot *s);
+uint64_t snapshot_free(dx_snapshot *s); /* the bytes it held alone */
+uint64_t snapshot_pos(const dx_snapshot *s);
+bool snapshot_barrier(const dx_snapshot *s);
+void snapshot_set_barrier(dx_snapshot *s, bool barrier);
+const char *snapshot_name(const dx_snapshot *s);
+void snapshot_set_name(dx_snapshot *s, const char *name);
+uint64_t snapshot_bytes(const dx_snapshot *s);
+
+/* history.c: before a live run, at its pauses (true: go on; the thread
+ * may have moved), and after it; recording a breakpoint or watch hit. */
+void history_before_run(dx_exec *e);
+bool history_paused(dx_exec *e);
+void history_after_run(dx_exec *e);
+/* A continue from the past runs through the recorded history first,
+ * across the debugger's changes: true if it stopped there. */
+bool history_forward(dx_exec *e, dx_stop *stop);
+void history_free(dx_exec *e);
+void history_reset(dx_exec *e);
+void history_note_hit(dx_exec *e, uint64_t pos, dx_stop_kind kind, uint64_t addr, dx_access access);
+
 /* memory.c */
+size_t mem_chunk_index(const dx_exec *e, uint64_t addr);
+void mem_protection_changed(dx_exec *e, uint64_t lo, uint64_t hi, uint32_t prot);
 bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill);
 bool mem_is_mapped(const dx_exec *e, uint64_t addr, uint64_t *chunk_end);
 int mem_map_scratch(dx_exec *e);

@@ -149,7 +149,7 @@ static bool may_hold_code(const dx_exec *e, uint64_t addr, uint64_t end)
 
 /* Map [start, end) with mem behind it (at least end - start bytes), or
  * with Unicorn's own memory if mem is NULL. */
-static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot, uint8_t *mem)
+static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot, uint8_t *mem, chunk_origin origin)
 {
     chunk *grown = grow(e->chunks, e->nchunks, &e->capchunks, sizeof *grown);
     if (!grown)
@@ -160,7 +160,8 @@ static bool chunk_add(dx_exec *e, uint64_t start, uint64_t end, uint32_t prot, u
         return false;
     size_t i = chunk_index(e, start);
     memmove(&e->chunks[i + 1], &e->chunks[i], (e->nchunks - i) * sizeof *e->chunks);
-    e->chunks[i] = (chunk){start, end, mem, prot, false, (prot & UC_PROT_EXEC) != 0};
+    e->chunks[i] = (chunk){start, end, mem, prot, false, (prot & UC_PROT_EXEC) != 0, origin,
+                           (prot & UC_PROT_WRITE) || origin == CHUNK_ALLOC};
     e->nchunks++;
     e->mapped_bytes += end - start;
     return true;
@@ -238,7 +239,7 @@ bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill)
         dx_dump_read_filled(e->dump, start, mem, end - start);
     else if (!zeroed)
         memset(mem, 0, end - start);
-    if (!chunk_add(e, start, end, prot, mem)) {
+    if (!chunk_add(e, start, end, prot, mem, held ? CHUNK_DUMP : CHUNK_ZERO)) {
         chunk_memory_done(e, mem, end - start);
         return false;
     }
@@ -260,9 +261,9 @@ int mem_map_scratch(dx_exec *e)
             (gap_end && gap_end < base + size))
             continue;
         uint64_t stack = base + DX_SCRATCH_SENTINEL_SIZE;
-        if (!chunk_add(e, base, stack, UC_PROT_READ | UC_PROT_EXEC, NULL) ||
+        if (!chunk_add(e, base, stack, UC_PROT_READ | UC_PROT_EXEC, NULL, CHUNK_SCRATCH) ||
             !chunk_add(e, stack, stack + DX_SCRATCH_STACK_SIZE + DX_SCRATCH_HEAP_SIZE,
-                       UC_PROT_READ | UC_PROT_WRITE, NULL))
+                       UC_PROT_READ | UC_PROT_WRITE, NULL, CHUNK_SCRATCH))
             return -1;
         /* The scratch area is ours, not the guest's: it does not count
          * against the session's memory limit. */
@@ -361,13 +362,17 @@ int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *
         snprintf(err, errlen, "cannot write %zu bytes at 0x%llx", len, (unsigned long long)addr);
         return -1;
     }
+    for (size_t i = chunk_index(e, addr); i < e->nchunks && e->chunks[i].start < addr + len; i++)
+        e->chunks[i].tracked = true; /* written where the guest cannot: snapshots keep its pages */
     /* Unicorn does not always drop code translated from what changed (not
      * when a block's first bytes are rewritten): the next run would execute
      * the old instructions. */
     /* Only memory that may hold code has translations to drop (and asking
      * Unicorn about a page it cannot execute costs a fault of its own). */
-    if (len && may_hold_code(e, addr, addr + len))
+    if (len && may_hold_code(e, addr, addr + len)) {
         uc_ctl_remove_cache(e->uc, addr, addr + len);
+        blocks_forget(e); /* their instruction counts too */
+    }
     return 0;
 }
 
@@ -409,7 +414,7 @@ int dx_exec_map(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot, char *e
     }
     if (!zeroed)
         memset(mem, 0, size);
-    if (!chunk_add(e, addr, addr + size, prot & UC_PROT_ALL, mem)) {
+    if (!chunk_add(e, addr, addr + size, prot & UC_PROT_ALL, mem, CHUNK_ALLOC)) {
         chunk_memory_done(e, mem, size);
         snprintf(err, errlen, "the emulator cannot map 0x%llx", (unsigned long long)addr);
         return -1;
@@ -456,8 +461,26 @@ int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot)
         else
             c->mixed = true;
         c->may_exec |= (prot & UC_PROT_EXEC) != 0;
+        c->tracked |= (prot & UC_PROT_WRITE) != 0;
     }
     return 0;
+}
+
+size_t mem_chunk_index(const dx_exec *e, uint64_t addr) { return chunk_index(e, addr); }
+
+/* After Unicorn's protection of [lo, hi) was set to prot behind the
+ * chunks' backs (a snapshot restored). */
+void mem_protection_changed(dx_exec *e, uint64_t lo, uint64_t hi, uint32_t prot)
+{
+    for (size_t i = chunk_index(e, lo); i < e->nchunks && e->chunks[i].start < hi; i++) {
+        chunk *c = &e->chunks[i];
+        if (c->start >= lo && c->end <= hi && !c->mixed)
+            c->prot = prot;
+        else
+            c->mixed = true;
+        c->may_exec |= (prot & UC_PROT_EXEC) != 0;
+        c->tracked |= (prot & UC_PROT_WRITE) != 0;
+    }
 }
 
 /* A page's current protection, from Unicorn's own region list (watchpoints

@@ -71,12 +71,22 @@ static bool breakpoint_hit(dx_exec *e, uint64_t addr)
     return true;
 }
 
+/* A breakpoint reached: a live run stops; a replay passes it, noting it
+ * when it looks back for the last one. */
+static void reach_breakpoint(dx_exec *e, uint64_t addr)
+{
+    if (e->replay == REPLAY_NONE || e->replay == REPLAY_STOPS)
+        stop_set(e, DX_STOP_BREAKPOINT, addr);
+    else if (e->replay == REPLAY_SEARCH)
+        history_note_hit(e, blocks_position_at(e, addr), DX_STOP_BREAKPOINT, addr, DX_ACCESS_EXECUTE);
+}
+
 static void on_breakpoint(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
     (void)uc, (void)size;
     dx_exec *e = user;
     if (!e->step_hook && breakpoint_hit(e, addr))
-        stop_set(e, DX_STOP_BREAKPOINT, addr);
+        reach_breakpoint(e, addr);
 }
 
 static void on_sentinel(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
@@ -100,8 +110,9 @@ static void on_instruction(uc_engine *uc, uint64_t addr, uint32_t size, void *us
     if (e->in_call && addr == e->scratch)
         return; /* on_sentinel ends the call */
     if (is_breakpoint(e, addr) && breakpoint_hit(e, addr)) {
-        stop_set(e, DX_STOP_BREAKPOINT, addr);
-        return;
+        reach_breakpoint(e, addr);
+        if (e->stopped)
+            return;
     }
     e->step_target = 0;
     if (e->limit && e->insns >= e->limit) {
@@ -233,12 +244,26 @@ static void on_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
     e->block_start = addr;
     if (e->coverage)
         coverage_add(e->coverage, addr, size);
-    if (deadline_passed(e)) {
-        e->timed_out = true; /* reported, like an interrupt, where Unicorn stops */
+    bool stop = false;
+    if (e->counting) {
+        /* Counted before it runs; a stop inside it is settled afterwards. */
+        uint32_t n = blocks_count(e, addr, size);
+        e->blocks.last_addr = addr;
+        e->blocks.last_size = size;
+        e->blocks.last_pos = e->pos;
+        if (e->pos + n > e->pause_at && !e->stopped)
+            e->paused = stop = true; /* a checkpoint is due, or a replay nears its end */
+        e->pos += n;
+    }
+    if (deadline_passed(e))
+        e->timed_out = stop = true; /* reported, like an interrupt, where Unicorn stops */
+    if (atomic_load_explicit(&e->interrupt, memory_order_relaxed))
+        stop = true; /* run() reports it, at the block where Unicorn stops */
+    if (stop) {
+        if (e->counting)
+            blocks_stop_requested(e);
         uc_emu_stop(uc);
     }
-    if (atomic_load_explicit(&e->interrupt, memory_order_relaxed))
-        uc_emu_stop(uc); /* run() reports it, at the block where Unicorn stops */
 }
 
 /* A code hook on [begin, end], or 0 if Unicorn refused it. */
@@ -448,7 +473,7 @@ static bool breakpoint_hooks(dx_exec *e, bool on)
  * no mode that its run could trust, and the run does not start. */
 static bool set_mode(dx_exec *e, run_mode mode)
 {
-    bool blocks = mode == RUN_BLOCK || (mode == RUN_INSN && e->coverage);
+    bool blocks = mode == RUN_BLOCK || (mode == RUN_INSN && (e->coverage || e->counting));
     if (mode == current_mode(e) && !e->block_hook == !blocks && (mode == RUN_INSN || breakpoint_hooks(e, true)))
         return true;
     if (e->step_hook)
@@ -486,7 +511,9 @@ void engine_mode_changed(dx_exec *e)
 void dx_exec_interrupt(dx_exec *e)
 {
     atomic_store(&e->interrupt, true);
-    if (atomic_load(&e->running))
+    /* A counted run stops only from its block hook, which notes where
+     * (blocks_stop_requested): a stop from outside could land anywhere. */
+    if (atomic_load(&e->running) && !e->counting)
         uc_emu_stop(e->uc);
 }
 
@@ -560,6 +587,8 @@ static bool step_over_trap(dx_exec *e)
                                : fault_locate(e, e->block_hook ? e->block_start : r->rip, e->trap.addr,
                                               e->trap.access);
     r->rip = pc;
+    blocks_settle(e);
+    uint64_t trap_pos = e->pos;
     regs_to_uc(e);
     uint64_t limit = e->limit;
     if (!set_mode(e, RUN_INSN)) {
@@ -578,6 +607,13 @@ static bool step_over_trap(dx_exec *e)
     if (e->stopped)
         return false; /* the instruction faulted for another reason */
     const watch *w = watch_hit(e, e->trap.addr, (uint64_t)e->trap.size, e->trap.access);
+    if (w && (e->replay == REPLAY_QUIET || e->replay == REPLAY_SEARCH)) {
+        if (e->replay == REPLAY_SEARCH)
+            history_note_hit(e, trap_pos, DX_STOP_WATCHPOINT, w->addr, e->trap.access);
+        w = NULL;
+    }
+    if (!w)
+        blocks_settle(e);
     if (w) {
         e->stop->addr = w->addr;
         e->stop->access = e->trap.access;
@@ -586,6 +622,24 @@ static bool step_over_trap(dx_exec *e)
         e->stopped = true;
         return false;
     }
+    return true;
+}
+
+static void load_thread_into_clean_cpu(dx_exec *e);
+
+/* A counted run paused before a block that passes pause_at: history takes
+ * a checkpoint (true: go on), or a replay has come near its end. */
+static bool run_paused(dx_exec *e)
+{
+    e->paused = false;
+    blocks_settle(e);
+    if (!history_paused(e)) {
+        e->stop->kind = DX_STOP_LIMIT;
+        e->stop->pc = e->regs[e->cur].rip;
+        e->stopped = true;
+        return false;
+    }
+    load_thread_into_clean_cpu(e);
     return true;
 }
 
@@ -608,13 +662,19 @@ static uc_err run_stretch(dx_exec *e, run_mode m, double deadline)
         }
         e->block_start = r->rip;
         e->trap.pending = false;
-        watch_arm(e);
+        if (e->replay != REPLAY_QUIET)
+            watch_arm(e);
         atomic_store(&e->running, true);
         e->translated = true;
         rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
         atomic_store(&e->running, false);
         watch_disarm(e);
         regs_from_uc(e);
+        if (e->paused && !e->stopped && !e->trap.pending && !e->timed_out && rc == UC_ERR_OK) {
+            if (!run_paused(e))
+                return rc;
+            continue;
+        }
         if (!e->trap.pending || e->stopped || e->timed_out || !step_over_trap(e))
             return rc;
     }
@@ -650,6 +710,7 @@ static void settle_stop(dx_exec *e, uc_err rc, dx_stop *stop)
     if (stop->kind != DX_STOP_INT3)
         r->rip = stop->pc;
     name_syscall(e, stop);
+    blocks_settle(e);
 }
 
 /* Stopping inside a processor exception leaves it latched in the CPU, and
@@ -683,9 +744,11 @@ static bool serve_syscall(dx_exec *e, dx_stop *stop, dx_stop_kind expected)
     uint8_t op[2] = {0};
     dx_exec_read(e, stop->pc, op, 2);
     int len = op[0] == 0xff && op[1] == 0x14 ? 7 : op[0] == 0x0f && op[1] == 0x05 ? 2 : dx_exec_insn_length(e, stop->pc);
-    dx_syscall call = {.number = stop->syscall_nr, .pc = stop->pc, .insns = e->insns};
+    dx_syscall call = {.number = stop->syscall_nr, .pc = stop->pc, .insns = e->counting ? e->pos : e->insns};
     if (len <= 0 || e->on_syscall(e->on_syscall_user, e, &call, stop) != DX_VERDICT_RESUME)
         return false;
+    if (e->counting)
+        e->pos++; /* the system call instruction is done */
     if (r->rip == stop->pc)
         r->rip += (uint64_t)len; /* the handler may have sent the thread elsewhere */
     resume_after(e, stop, expected);
@@ -747,10 +810,17 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
         stop_fill_insn(e, stop);
         return;
     }
-    /* Watchpoints need the faulting instruction exactly: at least a block hook. */
-    run_mode m = max_insns > 0 || e->trace || e->tenet                  ? RUN_INSN
-                 : (e->nwatches || e->coverage) && mode == RUN_FAST ? RUN_BLOCK
-                                                                     : mode;
+    /* Watchpoints need the faulting instruction exactly: at least a block
+     * hook; so does counting for history. */
+    bool live = e->replay == REPLAY_NONE && !e->in_call;
+    if (live)
+        history_before_run(e);
+    run_mode m = max_insns > 0 || e->trace || e->tenet                                 ? RUN_INSN
+                 : (e->nwatches || e->coverage || e->counting) && mode == RUN_FAST ? RUN_BLOCK
+                                                                                    : mode;
+    if (max_insns)
+        e->pause_at = UINT64_MAX; /* steps and limits end where they are told */
+    e->paused = false;
     load_thread_into_clean_cpu(e);
     double t0 = seconds_now();
     double deadline = e->opt.timeout > 0 ? t0 + e->opt.timeout : 0;
@@ -761,6 +831,8 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
         settle_stop(e, run_stretch(e, m, deadline), stop);
     while (serve_syscall(e, stop, expected) || serve_exception(e, stop, expected));
     atomic_store(&e->interrupt, false);
+    if (live)
+        history_after_run(e);
     if (e->trace)
         trace_summary(e, stop->insns, seconds_now() - t0);
     tenet_run_end(e);
@@ -798,6 +870,8 @@ int dx_exec_continue(dx_exec *e, dx_stop *stop)
 {
     if (begin_run(e, stop) != 0)
         return -1;
+    if (history_forward(e, stop))
+        return 0; /* it stopped in recorded history */
     stop->kind = DX_STOP_NONE;
     run(e, RUN_BLOCK, 0, stop); /* a debugger's continue runs until stopped: no limit */
     return 0;

@@ -175,6 +175,22 @@ class DModules(gdb.Command):
         gdb.write(monitor("modules"))
 
 
+class Travel(gdb.Command):
+    """Move the session's state under gdb, then make gdb read it again."""
+
+    def __init__(self, name, verb):
+        super().__init__(name, gdb.COMMAND_RUNNING)
+        self.verb = verb
+
+    def invoke(self, argument, from_tty):
+        output = monitor("%s %s" % (self.verb, argument.strip()))
+        if output.startswith(("Cannot", "usage", "No snapshot")):
+            raise gdb.GdbError(output.strip())
+        gdb.write(output.split(" (gdb:")[0].rstrip() + "\n")
+        gdb.execute("maintenance flush register-cache", to_string=True)
+        gdb.execute("frame", to_string=False)
+
+
 class DSymbols(gdb.Command):
     """Load symbols for the dump's modules from a folder: dsymbols DIR."""
 
@@ -202,6 +218,8 @@ class InfoProcMappings(gdb.Command):
 
 
 Connect()
+Travel("dx-goto", "goto")  # dx-goto N: instruction N of the history
+Travel("dx-snapshot", "snapshot")  # dx-snapshot save|restore|drop NAME | list
 DCall()
 DModules()
 DSymbols()

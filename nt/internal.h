@@ -102,6 +102,8 @@ extern const nt_service nt_memory_services[], nt_time_services[], nt_process_ser
 extern const size_t nt_memory_count, nt_time_count, nt_process_count, nt_file_count, nt_system_count,
     nt_sync_count, nt_exception_count;
 
+/* state.c: the executor's snapshots keep nt/'s state too */
+void nt_state_attach(dx_nt *nt);
 /* time.c */
 void nt_clock_init(dx_nt *nt);
 void nt_clock_tick(dx_nt *nt, uint64_t insns);

@@ -248,6 +248,7 @@ int dx_nt_new(dx_exec *e, const dx_nt_options *o, dx_nt **out, char *err, size_t
         return -1;
     }
     dx_exec_on_syscall(e, on_syscall, nt);
+    nt_state_attach(nt);
     *out = nt;
     return 0;
 }
@@ -259,6 +260,7 @@ void dx_nt_free(dx_nt *nt)
     if (nt->exec) {
         dx_exec_on_syscall(nt->exec, NULL, NULL);
         dx_exec_on_exception(nt->exec, NULL, NULL);
+        dx_exec_on_state(nt->exec, NULL, NULL);
     }
     nt_allocs_free(nt);
     nt_objects_free(nt);

@@ -39,7 +39,7 @@ typedef struct rsp_packet {
 } rsp_packet;
 
 extern const rsp_packet rsp_base_packets[], rsp_resume_packets[], rsp_break_packets[], rsp_query_packets[],
-    rsp_xfer_packets[], rsp_file_packets[];
+    rsp_xfer_packets[], rsp_file_packets[], rsp_reverse_packets[];
 
 /* Helpers shared by the handlers. */
 void rsp_error(dx_buf *reply, int code);

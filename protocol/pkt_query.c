@@ -38,6 +38,8 @@ static int supported(rsp_session *s, const char *pkt, size_t len, dx_buf *reply)
         dx_buf_printf(reply, ";qXfer:exec-file:read+");
     if (s->ops->siginfo)
         dx_buf_printf(reply, ";qXfer:siginfo:read+");
+    if (s->ops->reverse)
+        dx_buf_printf(reply, ";ReverseStep+;ReverseContinue+");
     return 0;
 }
 

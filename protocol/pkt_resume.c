@@ -53,6 +53,8 @@ void rsp_stop_reply(rsp_session *s, const rsp_stop *stop, dx_buf *reply)
     case RSP_STOP_AWATCH: dx_buf_printf(reply, "awatch:%llx;", (unsigned long long)stop->watch_addr); break;
     default: break;
     }
+    if (stop->no_history)
+        dx_buf_printf(reply, "replaylog:begin;");
     if (!lldb)
         return;
     /* lldb prints these; gdb ignores keys it does not know, but IDA and r2

@@ -8,6 +8,7 @@
 
 static const rsp_packet *const tables[] = {
     rsp_base_packets, rsp_resume_packets, rsp_break_packets, rsp_query_packets, rsp_xfer_packets, rsp_file_packets,
+    rsp_reverse_packets,
 };
 
 rsp_session *rsp_session_new(const rsp_target_ops *ops, void *target, const rsp_options *o)

@@ -32,6 +32,7 @@ typedef struct rsp_stop {
     uint64_t watch_addr;
     char description[256]; /* for lldb: "Access violation writing 0x..." */
     bool frozen; /* no event: the process as it was captured (a dump without an exception) */
+    bool no_history; /* going back reached the start of the recorded history */
 } rsp_stop;
 
 typedef enum rsp_client { RSP_CLIENT_AUTO, RSP_CLIENT_GDB, RSP_CLIENT_LLDB, RSP_CLIENT_IDA, RSP_CLIENT_R2 } rsp_client;
@@ -39,6 +40,13 @@ typedef enum rsp_client { RSP_CLIENT_AUTO, RSP_CLIENT_GDB, RSP_CLIENT_LLDB, RSP_
 /* Returned by run-starting operations: the result comes later through
  * rsp_session_stopped or rsp_session_monitor_done. */
 #define RSP_ASYNC 1
+
+/* Reverse execution (pkt_reverse.c): bs and bc, answered later through
+ * rsp_session_stopped like a forward run. Both return RSP_ASYNC or -1. */
+typedef struct rsp_reverse_ops {
+    int (*step)(void *t, uint32_t tid);
+    int (*cont)(void *t, uint32_t tid);
+} rsp_reverse_ops;
 
 typedef struct rsp_target_ops {
     /* Threads (required). */
@@ -83,6 +91,8 @@ typedef struct rsp_target_ops {
     long (*file_pread)(void *t, int fd, void *buf, size_t len, uint64_t offset);
     int (*file_close)(void *t, int fd);
     int (*file_load_address)(void *t, const char *path, uint64_t *base);
+
+    const rsp_reverse_ops *reverse; /* NULL: no reverse execution */
 } rsp_target_ops;
 
 #endif

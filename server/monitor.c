@@ -307,6 +307,86 @@ static int cmd_info(dx_target *t, char **argv, size_t argc, dx_buf *out)
     return -1;
 }
 
+/* gdb keeps the registers and memory it read: after the state moved
+ * under it, it must read them again. */
+#define REREAD "(gdb: `maintenance flush register-cache` shows it; `dx-goto`/`dx-snapshot` do that)\n"
+
+static int cmd_snapshot(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    char err[DX_ERRLEN];
+    const char *verb = argc > 1 ? argv[1] : "";
+    if (!strcmp(verb, "list") && argc == 2) {
+        dx_snapshot_info info[64];
+        size_t n = dx_exec_snapshot_list(t->exec, info, 64);
+        if (!n)
+            dx_buf_printf(out, "No snapshots.\n");
+        for (size_t i = 0; i < n && i < 64; i++)
+            dx_buf_printf(out, "%-20s at instruction %" PRIu64 ", %" PRIu64 " KiB of its own\n", info[i].name,
+                          info[i].pos, info[i].bytes >> 10);
+        return 0;
+    }
+    if (argc != 3 || (strcmp(verb, "save") && strcmp(verb, "restore") && strcmp(verb, "drop"))) {
+        dx_buf_printf(out, "usage: monitor snapshot save|restore|drop NAME | list\n");
+        return -1;
+    }
+    const char *name = argv[2];
+    if (!strcmp(verb, "drop")) {
+        if (dx_exec_snapshot_drop(t->exec, name) != 0) {
+            dx_buf_printf(out, "No snapshot named %s.\n", name);
+            return -1;
+        }
+        dx_buf_printf(out, "Snapshot %s dropped.\n", name);
+        return 0;
+    }
+    bool save = !strcmp(verb, "save");
+    int rc = save ? dx_exec_snapshot_save(t->exec, name, err, sizeof err)
+                  : dx_exec_snapshot_restore(t->exec, name, err, sizeof err);
+    if (rc != 0) {
+        dx_buf_printf(out, "Cannot %s snapshot %s: %s\n", verb, name, err);
+        return -1;
+    }
+    dx_buf_printf(out, save ? "Snapshot %s saved.\n" : "Snapshot %s restored. " REREAD, name);
+    if (!save)
+        t->last.tid = dx_exec_current_thread(t->exec);
+    return 0;
+}
+
+static int cmd_history(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    (void)argv, (void)argc;
+    dx_history_info h;
+    dx_exec_history_info(t->exec, &h);
+    if (!dx_exec_history_on(t->exec)) {
+        dx_buf_printf(out, "No history is recorded (the server runs with --history-mb 0).\n");
+        return 0;
+    }
+    dx_buf_printf(out,
+                  "At instruction %" PRIu64 " of %" PRIu64 " recorded; reachable from %" PRIu64 ".\n"
+                  "%" PRIu64 " checkpoints, %" PRIu64 " snapshots, %.1f MiB of %" PRIu64 " MiB",
+                  h.pos, h.end, h.start, h.checkpoints, h.snapshots, (double)h.bytes / (1 << 20), h.cap_bytes >> 20);
+    if (h.dropped)
+        dx_buf_printf(out, "; %" PRIu64 " oldest checkpoints dropped to stay under it", h.dropped);
+    dx_buf_printf(out, ".\n");
+    return 0;
+}
+
+static int cmd_goto(dx_target *t, char **argv, size_t argc, dx_buf *out)
+{
+    char err[DX_ERRLEN], *end;
+    dx_stop stop;
+    uint64_t pos = argc == 2 ? strtoull(argv[1], &end, 0) : 0;
+    if (argc != 2 || *end) {
+        dx_buf_printf(out, "usage: monitor goto N  (an instruction of the history: monitor history)\n");
+        return -1;
+    }
+    if (dx_exec_goto(t->exec, pos, &stop, err, sizeof err) != 0) {
+        dx_buf_printf(out, "Cannot go to instruction %" PRIu64 ": %s\n", pos, err);
+        return -1;
+    }
+    dx_buf_printf(out, "At instruction %" PRIu64 ", 0x%" PRIx64 ". " REREAD, pos, stop.pc);
+    return 0;
+}
+
 static const struct {
     const char *name, *help;
     command_fn fn;
@@ -328,6 +408,9 @@ static const struct {
     {"stub", "FUNCTION VALUE  the function (or NtXxx service) returns VALUE at once", cmd_stub},
     {"unstub", "FUNCTION  run it again", cmd_unstub},
     {"reset", "drop this session's changes: memory and registers as in the dump", cmd_reset},
+    {"snapshot", "save|restore|drop NAME | list  the session's state, kept to come back to", cmd_snapshot},
+    {"history", "what the session's recorded history holds (reverse-stepi, reverse-continue)", cmd_history},
+    {"goto", "N  travel to instruction N of the history", cmd_goto},
 };
 
 static int cmd_help(dx_target *t, char **argv, size_t argc, dx_buf *out)

@@ -430,6 +430,7 @@ static conn *conn_new(server *srv)
         .nstubs = srv->opt.nstubs,
         .stub_syscalls = srv->opt.stub_syscalls,
         .nstub_syscalls = srv->opt.nstub_syscalls,
+        .history_mb = srv->opt.history_mb,
     };
     if (target_open(srv, &c->target, &config, err, sizeof err) != 0 ||
         !(c->rsp = rsp_session_new(&dx_target_ops, &c->target, &srv->opt.rsp)))

@@ -10,6 +10,9 @@
 
 #define DX_DEFAULT_MAX_SESSIONS 64
 
+/* Room for 32 sessions' histories beside their memory on a 24 GiB machine. */
+#define DX_DEFAULT_HISTORY_MB 256
+
 typedef struct dx_server_options {
     const char *listen; /* "PORT", "HOST:PORT", "[V6]:PORT" or "unix:PATH"; NULL = 127.0.0.1:1234 */
     rsp_options rsp;
@@ -24,6 +27,7 @@ typedef struct dx_server_options {
     size_t nstubs;
     const char *const *stub_syscalls; /* --stub-syscall NtXxx=STATUS */
     size_t nstub_syscalls;
+    uint64_t history_mb; /* each session's history cap; 0 = none recorded */
     /* Called once listening, with the address actually bound (port 0 picks one). */
     void (*on_listening)(const char *address, void *user);
     void *user;

@@ -54,14 +54,16 @@ void dx_stop_to_rsp(const dx_target *t, const dx_stop *s, rsp_stop *out)
         out->watch_addr = s->addr;
         break;
     case DX_STOP_STEP: case DX_STOP_INT3: case DX_STOP_LIMIT: case DX_STOP_TIMEOUT: case DX_STOP_SYSCALL:
-    case DX_STOP_RETURNED: case DX_STOP_NONE: out->signal = SIGTRAP_; break;
+    case DX_STOP_RETURNED: case DX_STOP_NONE: case DX_STOP_NO_HISTORY: out->signal = SIGTRAP_; break;
     case DX_STOP_ACCESS: case DX_STOP_STACK_OVERFLOW: case DX_STOP_MEMORY_LIMIT: out->signal = SIGSEGV_; break;
     case DX_STOP_DIVIDE: out->signal = SIGFPE_; break;
     case DX_STOP_INVALID_OPCODE: case DX_STOP_ERROR: out->signal = SIGILL_; break;
     case DX_STOP_INTERRUPTED: out->signal = SIGINT_; break;
     case DX_STOP_EXCEPTION: out->signal = exception_signal(s->code); break;
     }
-    if (s->kind != DX_STOP_STEP && s->kind != DX_STOP_BREAKPOINT && s->kind != DX_STOP_INTERRUPTED) {
+    out->no_history = s->kind == DX_STOP_NO_HISTORY;
+    if (s->kind != DX_STOP_STEP && s->kind != DX_STOP_BREAKPOINT && s->kind != DX_STOP_INTERRUPTED &&
+        !out->no_history) {
         dx_buf why = {0};
         dx_stop_describe(t->exec, s, &why);
         snprintf(out->description, sizeof out->description, "%s", dx_buf_str(&why));
@@ -125,6 +127,13 @@ fail:
     return -1;
 }
 
+static int start_history(dx_target *t, char *err, size_t errlen)
+{
+    if (!t->config.history_mb)
+        return 0;
+    return dx_exec_history_start(t->exec, t->config.history_mb << 20, err, errlen);
+}
+
 int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, const dx_target_config *c, char *err,
                    size_t errlen)
 {
@@ -132,7 +141,8 @@ int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, con
     t->dump = d;
     if (c)
         t->config = *c;
-    if (dx_exec_new(d, o, &t->exec, err, errlen) != 0 || attach_nt(t, err, errlen) != 0)
+    if (dx_exec_new(d, o, &t->exec, err, errlen) != 0 || attach_nt(t, err, errlen) != 0 ||
+        start_history(t, err, errlen) != 0)
         return -1;
     set_last_from_dump(t);
     return 0;
@@ -214,7 +224,7 @@ int dx_target_reset(dx_target *t, const dx_exec_options *o)
     t->dump = was.dump;
     t->config = was.config;
     t->exec = e;
-    if (attach_nt(t, NULL, 0) != 0)
+    if (attach_nt(t, NULL, 0) != 0 || start_history(t, NULL, 0) != 0)
         return -1;
     dx_exec_break_clear(e);
     dx_exec_interrupt_clear(e);
@@ -275,7 +285,11 @@ static int reg_write(void *ctx, uint32_t tid, int regno, const uint8_t *buf, siz
     dx_regs *r = dx_exec_regs(t->exec, tid);
     if (!r || len != dx_reg_size(regno))
         return -1;
+    uint8_t was[64];
+    dx_regs_get(r, regno, was);
     dx_regs_set(r, regno, buf);
+    if (memcmp(was, buf, len))
+        dx_exec_history_mark(t->exec); /* a client writing back what it read changes nothing */
     return 0;
 }
 
@@ -289,7 +303,9 @@ static int mem_write(void *ctx, uint64_t addr, const void *buf, size_t len)
 {
     dx_target *t = ctx;
     char err[DX_ERRLEN];
-    return dx_exec_write(t->exec, addr, buf, len, err, sizeof err);
+    int rc = dx_exec_write(t->exec, addr, buf, len, err, sizeof err);
+    dx_exec_history_mark(t->exec);
+    return rc;
 }
 
 static void last_stop(void *ctx, uint32_t tid, rsp_stop *out)
@@ -303,6 +319,30 @@ static void last_stop(void *ctx, uint32_t tid, rsp_stop *out)
     }
 }
 
+/* Another thread runs from here on: the history cannot make that choice. */
+static int select_thread(dx_target *t, uint32_t tid)
+{
+    uint32_t was = dx_exec_current_thread(t->exec);
+    if (!tid || tid == was)
+        return 0;
+    if (dx_exec_select_thread(t->exec, tid) != 0)
+        return -1;
+    dx_exec_history_mark(t->exec);
+    return 0;
+}
+
+static int reverse(dx_target *t, uint32_t tid, dx_job_kind kind)
+{
+    if (!dx_exec_history_on(t->exec) || select_thread(t, tid) != 0)
+        return -1;
+    t->job.kind = kind;
+    return RSP_ASYNC;
+}
+
+static int reverse_step(void *ctx, uint32_t tid) { return reverse(ctx, tid, DX_JOB_REVERSE_STEP); }
+static int reverse_continue(void *ctx, uint32_t tid) { return reverse(ctx, tid, DX_JOB_REVERSE_CONTINUE); }
+static const rsp_reverse_ops reverse_ops = {reverse_step, reverse_continue};
+
 /* Resuming a thread stopped by an exception, first chance, as a Windows
  * debugger does: passing its signal on (gdb's default for SIGSEGV, a C
  * packet) delivers the exception to the guest's own handlers; resuming
@@ -310,7 +350,7 @@ static void last_stop(void *ctx, uint32_t tid, rsp_stop *out)
 static int resume(void *ctx, uint32_t tid, bool step, int signal)
 {
     dx_target *t = ctx;
-    if (tid && dx_exec_select_thread(t->exec, tid) != 0)
+    if (select_thread(t, tid) != 0)
         return -1;
     uint32_t cur = dx_exec_current_thread(t->exec);
     if (signal && signal == t->last.signal && t->deliverable && t->last.tid == cur) {
@@ -319,6 +359,7 @@ static int resume(void *ctx, uint32_t tid, bool step, int signal)
             dx_exec_regs(t->exec, cur)->rip = t->record.address; /* Windows reports an int3 at itself */
         if (dx_nt_raise(t->nt, &t->record, err, sizeof err) != 0)
             return -1;
+        dx_exec_history_mark(t->exec); /* the debugger's choice: no run makes it again */
         t->deliverable = false;
     }
     t->job.kind = step ? DX_JOB_STEP : DX_JOB_CONTINUE;
@@ -497,6 +538,7 @@ const rsp_target_ops dx_target_ops = {
     .file_pread = dx_symbols_pread,
     .file_close = dx_symbols_close,
     .file_load_address = dx_symbols_load_address,
+    .reverse = &reverse_ops,
 };
 
 void dx_target_run_job(dx_target *t)
@@ -507,6 +549,8 @@ void dx_target_run_job(dx_target *t)
     switch (t->job.kind) {
     case DX_JOB_STEP: dx_exec_step(t->exec, &t->job.stop); break;
     case DX_JOB_CONTINUE: dx_exec_continue(t->exec, &t->job.stop); break;
+    case DX_JOB_REVERSE_STEP: dx_exec_reverse_step(t->exec, &t->job.stop); break;
+    case DX_JOB_REVERSE_CONTINUE: dx_exec_reverse_continue(t->exec, &t->job.stop); break;
     case DX_JOB_CALL:
         dx_call_result_free(&t->job.call_result);
         dx_exec_call(t->exec, t->job.call_fn, t->job.call_args, t->job.call_nargs, NULL, &t->job.call_result);

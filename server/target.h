@@ -9,7 +9,14 @@
 #include "nt.h"
 #include "session.h"
 
-typedef enum dx_job_kind { DX_JOB_NONE, DX_JOB_STEP, DX_JOB_CONTINUE, DX_JOB_CALL } dx_job_kind;
+typedef enum dx_job_kind {
+    DX_JOB_NONE,
+    DX_JOB_STEP,
+    DX_JOB_CONTINUE,
+    DX_JOB_CALL,
+    DX_JOB_REVERSE_STEP,
+    DX_JOB_REVERSE_CONTINUE,
+} dx_job_kind;
 
 #define DX_MAX_FILES 16
 
@@ -26,6 +33,7 @@ typedef struct dx_target_config {
     size_t nstubs;
     const char *const *stub_syscalls; /* --stub-syscall NtXxx=STATUS ... */
     size_t nstub_syscalls;
+    uint64_t history_mb; /* --history-mb: the cap of each session's history; 0 = none recorded */
 } dx_target_config;
 
 /* The run protocol/ asked for, and its outcome: the worker's mailbox. The

@@ -1,0 +1,115 @@
+/* Instructions per translated block, so that a block hook can count what a
+ * run executes without a hook per instruction. Unicorn tells a block's
+ * address and size; the count comes from decoding it once, then from a
+ * direct-mapped cache. A run that stops inside a block counts the
+ * instructions before the stopping one (blocks_settle). */
+#include "internal.h"
+
+#include <capstone/capstone.h>
+#include <string.h>
+
+#define MAX_TB_BYTES 0x2000 /* a block spans at most two pages */
+
+static csh counting_capstone(dx_exec *e)
+{
+    if (!e->blocks.cs) {
+        csh cs = 0;
+        if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+            return 0;
+        e->blocks.cs = cs; /* no detail: counting needs lengths only */
+    }
+    return e->blocks.cs;
+}
+
+void blocks_close(dx_exec *e)
+{
+    csh cs = e->blocks.cs;
+    if (cs)
+        cs_close(&cs);
+    e->blocks.cs = 0;
+    blocks_forget(e);
+    e->blocks.last_addr = 0;
+}
+
+/* Code may have changed where blocks were counted. */
+void blocks_forget(dx_exec *e) { memset(e->blocks.addr, 0, sizeof e->blocks.addr); }
+
+/* Instructions from start up to (not including) stop, decoding at most
+ * size bytes; stop == 0 counts the whole block. */
+static uint32_t decode_count(dx_exec *e, uint64_t start, uint32_t size, uint64_t stop)
+{
+    uint8_t code[MAX_TB_BYTES];
+    if (size > sizeof code)
+        size = sizeof code;
+    size_t n = dx_exec_read(e, start, code, size);
+    csh cs = counting_capstone(e);
+    if (!cs || !n)
+        return 1;
+    cs_insn *insn = cs_malloc(cs);
+    const uint8_t *p = code;
+    uint64_t at = start;
+    uint32_t count = 0;
+    while ((!stop || at < stop) && cs_disasm_iter(cs, &p, &n, &at, insn))
+        count++;
+    cs_free(insn, 1);
+    return count ? count : 1;
+}
+
+uint32_t blocks_count(dx_exec *e, uint64_t addr, uint32_t size)
+{
+    size_t slot = (size_t)(addr ^ (addr >> 12)) & (BLOCKS_CACHE - 1);
+    block_counts *b = &e->blocks;
+    if (b->addr[slot] != addr || b->size[slot] != size) {
+        b->addr[slot] = addr;
+        b->size[slot] = size;
+        b->count[slot] = decode_count(e, addr, size, 0);
+    }
+    return b->count[slot];
+}
+
+/* The block hook is stopping the run before the block: what the
+ * registers are, to tell afterwards whether Unicorn ran it anyway. */
+void blocks_stop_requested(dx_exec *e)
+{
+    static const int ids[17] = {UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RSI,
+                                UC_X86_REG_RDI, UC_X86_REG_RBP, UC_X86_REG_RSP, UC_X86_REG_R8,  UC_X86_REG_R9,
+                                UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14,
+                                UC_X86_REG_R15, UC_X86_REG_EFLAGS};
+    block_counts *b = &e->blocks;
+    void *ptrs[17];
+    for (int i = 0; i < 16; i++)
+        ptrs[i] = &b->stop_gpr[i];
+    ptrs[16] = &b->stop_eflags;
+    b->stop_eflags = 0;
+    b->stop_requested = uc_reg_read_batch(e->uc, (int *)ids, ptrs, 17) == UC_ERR_OK;
+}
+
+/* The block hook counted the whole block before it ran; where the run
+ * stopped inside it (RIP at the instruction that did not run), only the
+ * instructions before RIP ran. A RIP outside the block is past its end.
+ * At its start, the block did not run, unless the hook asked for the stop
+ * and the registers moved since: then Unicorn ran it (a loop back to
+ * itself) before stopping. */
+void blocks_settle(dx_exec *e)
+{
+    block_counts *b = &e->blocks;
+    if (!b->last_addr)
+        return;
+    const dx_regs *r = &e->regs[e->cur];
+    uint64_t rip = r->rip;
+    bool ran_whole = b->stop_requested && rip == b->last_addr &&
+                     (memcmp(b->stop_gpr, r->gpr, sizeof b->stop_gpr) || (uint32_t)b->stop_eflags != r->eflags);
+    if (!ran_whole && rip >= b->last_addr && rip < b->last_addr + b->last_size)
+        e->pos = b->last_pos + (rip == b->last_addr ? 0 : decode_count(e, b->last_addr, b->last_size, rip));
+    b->last_addr = 0;
+    b->stop_requested = false;
+}
+
+/* The position at pc, inside the block executing now. */
+uint64_t blocks_position_at(dx_exec *e, uint64_t pc)
+{
+    block_counts *b = &e->blocks;
+    if (!b->last_addr || pc < b->last_addr || pc >= b->last_addr + b->last_size)
+        return e->pos;
+    return b->last_pos + (pc == b->last_addr ? 0 : decode_count(e, b->last_addr, b->last_size, pc));
+}
