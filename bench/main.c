@@ -115,6 +115,7 @@ int main(int argc, char **argv)
         {"open", fig_open}, {"call", fig_call}, {"exec", fig_exec}, {"proto", fig_proto}, {"sessions", fig_sessions},
         {"soak", fig_soak},
         {"nt", fig_nt},
+        {"history", fig_history},
         {"python", fig_python},
     };
     for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {

@@ -55,15 +55,12 @@ static uint32_t decode_count(dx_exec *e, uint64_t start, uint32_t size, uint64_t
     return count ? count : 1;
 }
 
-uint32_t blocks_count(dx_exec *e, uint64_t addr, uint32_t size)
+uint32_t blocks_count_miss(dx_exec *e, uint64_t addr, uint32_t size, size_t slot)
 {
-    size_t slot = (size_t)(addr ^ (addr >> 12)) & (BLOCKS_CACHE - 1);
     block_counts *b = &e->blocks;
-    if (b->addr[slot] != addr || b->size[slot] != size) {
-        b->addr[slot] = addr;
-        b->size[slot] = size;
-        b->count[slot] = decode_count(e, addr, size, 0);
-    }
+    b->addr[slot] = addr;
+    b->size[slot] = size;
+    b->count[slot] = decode_count(e, addr, size, 0);
     return b->count[slot];
 }
 

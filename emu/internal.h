@@ -207,8 +207,14 @@ static inline void *grow(void *items, size_t n, size_t *cap, size_t size)
     return bigger;
 }
 
-/* blocks.c */
-uint32_t blocks_count(dx_exec *e, uint64_t addr, uint32_t size);
+/* blocks.c; the hit path inline: it runs at every block of a recorded run */
+uint32_t blocks_count_miss(dx_exec *e, uint64_t addr, uint32_t size, size_t slot);
+static inline uint32_t blocks_count(dx_exec *e, uint64_t addr, uint32_t size)
+{
+    size_t slot = (size_t)(addr ^ (addr >> 12)) & (BLOCKS_CACHE - 1);
+    const block_counts *b = &e->blocks;
+    return b->addr[slot] == addr && b->size[slot] == size ? b->count[slot] : blocks_count_miss(e, addr, size, slot);
+}
 void blocks_settle(dx_exec *e);
 void blocks_stop_requested(dx_exec *e);
 uint64_t blocks_position_at(dx_exec *e, uint64_t pc);
