@@ -54,6 +54,23 @@ def reverse_stepi_gives_back_registers_and_stack(cfg):
 
 
 @test
+def reverse_nexti_and_reverse_finish(cfg):
+    """gdb builds these from bs, bc and breakpoints: back over a whole call, back out of one."""
+    m = cfg.manifest("full")
+    fib = m.fn("fib")
+    call = fib + 0x19  # call fib
+    cmds = hand_set_call(m, "fib", 4) + ["stepi 7", "p/x $pc", "nexti", "p/x $pc", "reverse-nexti", "p/x $pc",
+                                         "stepi", "p/x $pc", "reverse-finish", "p/x $pc"]
+    with Server(cfg, cfg.dump("full")) as srv:
+        t = gdb_batch(srv.port, cmds)
+    check(value_of(t.section(4)) == call, "stepi 7 reaches fib's first call", t)
+    check(value_of(t.section(6)) == call + 5, "nexti runs the call", t)
+    check(value_of(t.section(8)) == call, "reverse-nexti goes back over the whole call", t)
+    check(value_of(t.section(10)) == fib, "stepi enters it", t)
+    check(value_of(t.section(12)) == call, "reverse-finish goes back out to the call site", t)
+
+
+@test
 def reverse_continue_to_breakpoints_and_the_start(cfg):
     m = cfg.manifest("full")
     loop_add = m.fn("long_loop") + 0x33  # add $0x1,%rdx: once per iteration, rdx = iterations done
