@@ -64,39 +64,19 @@ uint32_t blocks_count_miss(dx_exec *e, uint64_t addr, uint32_t size, size_t slot
     return b->count[slot];
 }
 
-/* The block hook is stopping the run before the block: what the
- * registers are, to tell afterwards whether Unicorn ran it anyway. */
-void blocks_stop_requested(dx_exec *e)
-{
-    static const int ids[17] = {UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RSI,
-                                UC_X86_REG_RDI, UC_X86_REG_RBP, UC_X86_REG_RSP, UC_X86_REG_R8,  UC_X86_REG_R9,
-                                UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14,
-                                UC_X86_REG_R15, UC_X86_REG_EFLAGS};
-    block_counts *b = &e->blocks;
-    void *ptrs[17];
-    for (int i = 0; i < 16; i++)
-        ptrs[i] = &b->stop_gpr[i];
-    ptrs[16] = &b->stop_eflags;
-    b->stop_eflags = 0;
-    b->stop_requested = uc_reg_read_batch(e->uc, (int *)ids, ptrs, 17) == UC_ERR_OK;
-}
-
 /* The block hook counted the whole block before it ran; where the run
  * stopped inside it (RIP at the instruction that did not run), only the
  * instructions before RIP ran. A RIP outside the block is past its end.
- * At its start, the block did not run, unless the hook asked for the stop
- * and the registers moved since: then Unicorn ran it (a loop back to
- * itself) before stopping. */
+ * A stop the block hook asked for comes before the block runs. */
 void blocks_settle(dx_exec *e)
 {
     block_counts *b = &e->blocks;
     if (!b->last_addr)
         return;
-    const dx_regs *r = &e->regs[e->cur];
-    uint64_t rip = r->rip;
-    bool ran_whole = b->stop_requested && rip == b->last_addr &&
-                     (memcmp(b->stop_gpr, r->gpr, sizeof b->stop_gpr) || (uint32_t)b->stop_eflags != r->eflags);
-    if (!ran_whole && rip >= b->last_addr && rip < b->last_addr + b->last_size)
+    uint64_t rip = e->regs[e->cur].rip;
+    if (b->stop_requested)
+        e->pos = b->last_pos;
+    else if (rip >= b->last_addr && rip < b->last_addr + b->last_size)
         e->pos = b->last_pos + (rip == b->last_addr ? 0 : decode_count(e, b->last_addr, b->last_size, rip));
     b->last_addr = 0;
     b->stop_requested = false;

@@ -190,7 +190,7 @@ int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, cons
     res->stop.kind = DX_STOP_NONE;
     bool counting = e->counting;
     e->counting = false; /* a call is no part of the history: what it leaves is a change, marked below */
-    run(e, RUN_FAST, e->opt.max_insns, &res->stop);
+    run_limited(e, RUN_FAST, e->opt.max_insns, &res->stop);
     e->counting = counting;
     e->in_call = false;
     if (scratch_tib)

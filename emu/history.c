@@ -250,7 +250,7 @@ void history_before_run(dx_exec *e)
 bool history_paused(dx_exec *e)
 {
     history *h = e->history;
-    if (e->replay != REPLAY_NONE || !dx_exec_history_on(e))
+    if (e->replay != REPLAY_NONE || e->in_call || !dx_exec_history_on(e))
         return false;
     if (e->pos >= h->end)
         add_checkpoint(e, false);

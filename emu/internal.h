@@ -41,10 +41,7 @@ typedef struct block_counts {
     uint32_t size[BLOCKS_CACHE], count[BLOCKS_CACHE];
     uint64_t last_addr, last_pos; /* last_addr 0: no block since the last settle */
     uint32_t last_size;
-    /* The block hook asked Unicorn to stop, with these registers: with a
-     * code hook anywhere, Unicorn 2.1 may still run that block first. */
-    bool stop_requested;
-    uint64_t stop_gpr[16], stop_eflags;
+    bool stop_requested; /* by the block hook: that block did not run */
     size_t cs; /* a capstone handle without detail (csh) */
 } block_counts;
 
@@ -134,6 +131,10 @@ struct dx_exec {
     bool moved; /* dx_exec_moved: the next run hits a breakpoint where it starts */
     uint64_t insns, limit, step_target;
     uint64_t block_start; /* the translation block executing: Unicorn's RIP is stale after a fault */
+    /* The block whose hook stopped the run, before it ran: Unicorn 2.1
+     * leaves RIP stale then whenever any code hook exists (cpu_tb_exec
+     * syncs it only without one). 0: the hook did not stop the run. */
+    uint64_t block_stopped_at;
     double deadline;      /* of a run with hooks (seconds_now), 0 for none */
     uint32_t deadline_ticks;
     bool timed_out; /* the block hook saw the deadline pass */
@@ -216,7 +217,6 @@ static inline uint32_t blocks_count(dx_exec *e, uint64_t addr, uint32_t size)
     return b->addr[slot] == addr && b->size[slot] == size ? b->count[slot] : blocks_count_miss(e, addr, size, slot);
 }
 void blocks_settle(dx_exec *e);
-void blocks_stop_requested(dx_exec *e);
 uint64_t blocks_position_at(dx_exec *e, uint64_t pc);
 void blocks_forget(dx_exec *e);
 void blocks_close(dx_exec *e);
@@ -272,6 +272,8 @@ typedef enum run_mode {
 } run_mode;
 
 void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop);
+/* The same with an instruction limit that costs no hook per instruction. */
+void run_limited(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop);
 int engine_hooks(dx_exec *e, char *err, size_t errlen);
 void stop_fill_insn(dx_exec *e, dx_stop *stop);
 void stop_set(dx_exec *e, dx_stop_kind kind, uint64_t pc);

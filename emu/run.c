@@ -260,8 +260,8 @@ static void on_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
     if (atomic_load_explicit(&e->interrupt, memory_order_relaxed))
         stop = true; /* run() reports it, at the block where Unicorn stops */
     if (stop) {
-        if (e->counting)
-            blocks_stop_requested(e);
+        e->block_stopped_at = addr;
+        e->blocks.stop_requested = e->counting;
         uc_emu_stop(uc);
     }
 }
@@ -666,10 +666,13 @@ static uc_err run_stretch(dx_exec *e, run_mode m, double deadline)
             watch_arm(e);
         atomic_store(&e->running, true);
         e->translated = true;
+        e->block_stopped_at = 0;
         rc = uc_emu_start(e->uc, r->rip, 0, timeout_us, 0);
         atomic_store(&e->running, false);
         watch_disarm(e);
         regs_from_uc(e);
+        if (e->block_stopped_at && !e->stopped && !e->trap.pending)
+            r->rip = e->block_stopped_at; /* see block_stopped_at */
         if (e->paused && !e->stopped && !e->trap.pending && !e->timed_out && rc == UC_ERR_OK) {
             if (!run_paused(e))
                 return rc;
@@ -838,6 +841,42 @@ void run(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
     tenet_run_end(e);
     e->stop = NULL;
     stop_fill_insn(e, stop);
+}
+
+/* A run with an instruction limit, counted by block to near the limit and
+ * then instruction by instruction: a hook per instruction would cost
+ * 40 times the run. Tracing needs that hook anyway. */
+#define LIMIT_SLACK 1024 /* instructions run one by one before the limit: more than a block */
+
+void run_limited(dx_exec *e, run_mode mode, uint64_t max_insns, dx_stop *stop)
+{
+    if (max_insns <= 2 * LIMIT_SLACK || e->trace || e->tenet) {
+        run(e, mode, max_insns, stop);
+        return;
+    }
+    dx_stop_kind expected = stop->kind;
+    bool counting = e->counting;
+    uint64_t pos = e->pos;
+    e->counting = true;
+    e->pos = 0;
+    e->pause_at = max_insns - LIMIT_SLACK;
+    run(e, mode, 0, stop);
+    uint64_t done = e->pos;
+    if (stop->kind == DX_STOP_LIMIT && done < max_insns) {
+        stop->kind = expected; /* the pause before the limit: the rest one by one */
+        run(e, RUN_INSN, max_insns - done, stop);
+        done = e->pos;
+    }
+    /* As a hook per instruction counts: the one that faulted too. */
+    switch (stop->kind) {
+    case DX_STOP_ACCESS: case DX_STOP_DIVIDE: case DX_STOP_INVALID_OPCODE: case DX_STOP_STACK_OVERFLOW:
+    case DX_STOP_MEMORY_LIMIT: case DX_STOP_SYSCALL: case DX_STOP_ERROR: done++; break;
+    default: break;
+    }
+    stop->insns = done;
+    e->counting = counting;
+    e->pos = pos;
+    e->pause_at = UINT64_MAX;
 }
 
 void dx_exec_on_syscall(dx_exec *e, dx_syscall_fn fn, void *user)
