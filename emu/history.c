@@ -128,6 +128,8 @@ static int settle_dirty(dx_exec *e)
     return add_checkpoint(e, true);
 }
 
+static int restore(dx_exec *e, const dx_snapshot *s);
+
 static size_t next_barrier(const history *h, uint64_t pos)
 {
     for (size_t i = 0; i < h->n; i++)
@@ -233,12 +235,31 @@ int dx_exec_history_mark(dx_exec *e)
     return 0;
 }
 
+/* A run from a position where the debugger changed the state, from the
+ * state before the change (a replay stopped there): the change comes first,
+ * as it did. */
+static void enter_barrier_here(dx_exec *e)
+{
+    history *h = e->history;
+    size_t b = e->pos ? next_barrier(h, e->pos - 1) : NONE;
+    for (size_t i = 0; e->pos == 0 && i < h->n; i++)
+        if (snapshot_barrier(h->ckpts[i]) && snapshot_pos(h->ckpts[i]) == 0)
+            b = i;
+    if (b == NONE || snapshot_pos(h->ckpts[b]) != e->pos || h->base == h->ckpts[b])
+        return;
+    while (b + 1 < h->n && snapshot_pos(h->ckpts[b + 1]) == e->pos && snapshot_barrier(h->ckpts[b + 1]))
+        b++; /* the last change made there */
+    if (h->base != h->ckpts[b])
+        restore(e, h->ckpts[b]);
+}
+
 void history_before_run(dx_exec *e)
 {
     history *h = e->history;
     if (!dx_exec_history_on(e))
         return;
     settle_dirty(e);
+    enter_barrier_here(e);
     size_t i = ckpt_before(h, e->pos, false);
     if (i == NONE || e->pos - snapshot_pos(h->ckpts[i]) >= STOP_GAP)
         add_checkpoint(e, false);
@@ -350,6 +371,7 @@ bool history_forward(dx_exec *e, dx_stop *stop)
     history *h = e->history;
     if (!dx_exec_history_on(e) || settle_dirty(e) != 0)
         return false;
+    enter_barrier_here(e);
     for (size_t b; (b = next_barrier(h, e->pos)) != NONE;) {
         dx_snapshot *barrier = h->ckpts[b];
         int rc = replay_to(e, snapshot_pos(barrier), REPLAY_NONE, stop);

@@ -158,6 +158,45 @@ def history_cap_holds_over_a_long_run(cfg):
           "asking for dropped history says so", t.section(9))
 
 
+def resolve(cfg, kind, names):
+    """Export addresses through the Python package built beside dump_exec, or None without it."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(cfg.dump_exec)), "python"))
+    try:
+        import dumpexec  # noqa: E402
+    except (ImportError, OSError):
+        return None
+    with dumpexec.open(cfg.dump(kind)) as d:
+        return [d.resolve(n) for n in names]
+
+
+@test
+def the_guests_windows_runs_again_the_same(cfg):
+    """Going back over system calls and running again: nt/'s state comes back with the
+    checkpoint, so VirtualAlloc returns the same block and the clock reads the same."""
+    m = cfg.manifest("full")
+    got = resolve(cfg, "full", ["kernel32!VirtualAlloc", "kernel32!QueryPerformanceCounter"])
+    if got is None:
+        print("  (skipped: the Python package is not built)")
+        return
+    valloc, qpc = got
+    back = m.fn("fib")  # the calls return there: a breakpoint
+    cmds = ["set $rsp = $rsp - 0x208", "set *(unsigned long long *)$rsp = 0x%x" % back, "set $pc = 0x%x" % valloc,
+            "set $rcx = 0", "set $rdx = 0x10000", "set $r8 = 0x3000", "set $r9 = 4", "break *0x%x" % back,
+            "continue", "p/x $rax", "set $block = $rax",
+            "set $rsp = $rsp - 0x100", "set *(unsigned long long *)$rsp = 0x%x" % back, "set $pc = 0x%x" % qpc,
+            "set $rcx = $block", "continue", "p/x *(unsigned long long *)$block",
+            "reverse-continue", "reverse-continue", "continue", "p/x $rax", "continue",
+            "p/x *(unsigned long long *)$block"]
+    with Server(cfg, cfg.dump("full")) as srv:
+        t = gdb_batch(srv.port, cmds)
+    block, counter = value_of(t.section(9)), value_of(t.section(16))
+    check(block and block % 0x10000 == 0, "VirtualAlloc returned a block", t)
+    check(counter > 0, "QueryPerformanceCounter wrote a count", t)
+    check("No more reverse-execution history" in t.section(18), "back to the start of history", t)
+    check(value_of(t.section(20)) == block, "VirtualAlloc again: the same block", t)
+    check(value_of(t.section(22)) == counter, "the clock again: the same count", t)
+
+
 @test
 def sessions_keep_their_own_history(cfg):
     m = cfg.manifest("full")
