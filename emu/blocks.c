@@ -31,8 +31,16 @@ void blocks_close(dx_exec *e)
     e->blocks.last_addr = 0;
 }
 
-/* Code may have changed where blocks were counted. */
-void blocks_forget(dx_exec *e) { memset(e->blocks.addr, 0, sizeof e->blocks.addr); }
+/* Code may have changed where blocks were counted. Untouched, the cache
+ * costs no memory: it is cleared only after it was used. */
+void blocks_forget(dx_exec *e)
+{
+    block_counts *b = &e->blocks;
+    if (b->used)
+        memset(b->addr, 0, sizeof b->addr);
+    b->used = false;
+    b->within_block = 0;
+}
 
 /* Instructions from start up to (not including) stop, decoding at most
  * size bytes; stop == 0 counts the whole block. */
@@ -58,10 +66,26 @@ static uint32_t decode_count(dx_exec *e, uint64_t start, uint32_t size, uint64_t
 uint32_t blocks_count_miss(dx_exec *e, uint64_t addr, uint32_t size, size_t slot)
 {
     block_counts *b = &e->blocks;
+    b->used = true;
     b->addr[slot] = addr;
     b->size[slot] = size;
     b->count[slot] = decode_count(e, addr, size, 0);
     return b->count[slot];
+}
+
+/* Instructions of the last block before pc; the last answer is kept: a
+ * loop around a system call stops at the same place each time. */
+static uint32_t before_in_block(dx_exec *e, uint64_t pc)
+{
+    block_counts *b = &e->blocks;
+    if (pc == b->last_addr)
+        return 0;
+    if (b->within_block != b->last_addr || b->within_pc != pc) {
+        b->within_block = b->last_addr;
+        b->within_pc = pc;
+        b->within_count = decode_count(e, b->last_addr, b->last_size, pc);
+    }
+    return b->within_count;
 }
 
 /* The block hook counted the whole block before it ran; where the run
@@ -77,7 +101,7 @@ void blocks_settle(dx_exec *e)
     if (b->stop_requested)
         e->pos = b->last_pos;
     else if (rip >= b->last_addr && rip < b->last_addr + b->last_size)
-        e->pos = b->last_pos + (rip == b->last_addr ? 0 : decode_count(e, b->last_addr, b->last_size, rip));
+        e->pos = b->last_pos + before_in_block(e, rip);
     b->last_addr = 0;
     b->stop_requested = false;
 }
@@ -88,5 +112,5 @@ uint64_t blocks_position_at(dx_exec *e, uint64_t pc)
     block_counts *b = &e->blocks;
     if (!b->last_addr || pc < b->last_addr || pc >= b->last_addr + b->last_size)
         return e->pos;
-    return b->last_pos + (pc == b->last_addr ? 0 : decode_count(e, b->last_addr, b->last_size, pc));
+    return b->last_pos + before_in_block(e, pc);
 }

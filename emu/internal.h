@@ -42,6 +42,9 @@ typedef struct block_counts {
     uint64_t last_addr, last_pos; /* last_addr 0: no block since the last settle */
     uint32_t last_size;
     bool stop_requested; /* by the block hook: that block did not run */
+    bool used;           /* since the last blocks_forget */
+    uint64_t within_block, within_pc; /* the last partial count: instructions before within_pc */
+    uint32_t within_count;
     size_t cs; /* a capstone handle without detail (csh) */
 } block_counts;
 
@@ -248,6 +251,7 @@ void history_note_hit(dx_exec *e, uint64_t pos, dx_stop_kind kind, uint64_t addr
 /* memory.c */
 size_t mem_chunk_index(const dx_exec *e, uint64_t addr);
 void mem_protection_changed(dx_exec *e, uint64_t lo, uint64_t hi, uint32_t prot);
+bool mem_reset_protection(dx_exec *e, uint64_t lo, uint64_t hi);
 bool mem_fault_in(dx_exec *e, uint64_t addr, bool zero_fill);
 bool mem_is_mapped(const dx_exec *e, uint64_t addr, uint64_t *chunk_end);
 int mem_map_scratch(dx_exec *e);

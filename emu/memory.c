@@ -468,6 +468,28 @@ int dx_exec_protect(dx_exec *e, uint64_t addr, uint64_t size, uint32_t prot)
 
 size_t mem_chunk_index(const dx_exec *e, uint64_t addr) { return chunk_index(e, addr); }
 
+/* [lo, hi) back to the protections its pages were paged in with (a
+ * snapshot from before they were is restored). */
+bool mem_reset_protection(dx_exec *e, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t page = lo; page < hi; page += PAGE) {
+        size_t i = chunk_index(e, page);
+        if (i == e->nchunks || e->chunks[i].start > page)
+            continue;
+        const chunk *c = &e->chunks[i];
+        uint32_t want = c->origin == CHUNK_DUMP ? page_prot(e, page) : c->origin == CHUNK_ZERO ? UC_PROT_READ | UC_PROT_WRITE
+                                                                                             : mem_prot_of(e, page);
+        if (mem_prot_of(e, page) == want)
+            continue;
+        if (want & UC_PROT_EXEC || c->may_exec)
+            engine_drop_translations(e);
+        if (uc_mem_protect(e->uc, page, PAGE, want) != UC_ERR_OK)
+            return false;
+        mem_protection_changed(e, page, page + PAGE, want);
+    }
+    return true;
+}
+
 /* After Unicorn's protection of [lo, hi) was set to prot behind the
  * chunks' backs (a snapshot restored). */
 void mem_protection_changed(dx_exec *e, uint64_t lo, uint64_t hi, uint32_t prot)

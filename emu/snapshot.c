@@ -23,7 +23,8 @@ typedef struct page_copy {
 
 typedef struct snap_page {
     uint64_t addr;
-    page_copy *copy; /* NULL: all zeros (untouched stacks and heaps cost nothing) */
+    page_copy *copy; /* NULL: all zeros, or the dump's bytes (from_dump) */
+    bool from_dump;  /* as the dump holds it: a page never written costs nothing */
 } snap_page;
 
 static const uint8_t zero_page[PAGE];
@@ -85,7 +86,15 @@ static const snap_page *page_in(const dx_snapshot *s, uint64_t page, size_t *j)
     return *j < s->npages && s->pages[*j].addr == page ? &s->pages[*j] : NULL;
 }
 
-static const uint8_t *bytes_of(const snap_page *p) { return p->copy ? p->copy->data : zero_page; }
+static const uint8_t *bytes_of(dx_exec *e, const snap_page *p, uint8_t *buf)
+{
+    if (p->copy)
+        return p->copy->data;
+    if (!p->from_dump)
+        return zero_page;
+    dx_dump_read_filled(e->dump, p->addr, buf, PAGE);
+    return buf;
+}
 
 static uint64_t release_copy(page_copy *c)
 {
@@ -125,7 +134,7 @@ static size_t tracked_pages(const dx_exec *e)
 static bool save_pages(dx_exec *e, dx_snapshot *s, const dx_snapshot *base)
 {
     size_t want = tracked_pages(e), j = 0;
-    uint8_t tmp[PAGE];
+    uint8_t tmp[PAGE], then[PAGE];
     if (want && !(s->pages = malloc(want * sizeof *s->pages)))
         return false;
     for (size_t i = 0; i < e->nchunks; i++) {
@@ -135,20 +144,24 @@ static bool save_pages(dx_exec *e, dx_snapshot *s, const dx_snapshot *base)
         for (uint64_t page = c->start; page < c->end; page += PAGE) {
             const uint8_t *now = page_bytes(e, c, page, tmp);
             const snap_page *was = page_in(base, page, &j);
-            page_copy *copy = NULL;
+            snap_page p = {page, NULL, false};
             if (!now)
                 continue;
-            if (was && !memcmp(bytes_of(was), now, PAGE)) {
-                if ((copy = was->copy))
-                    copy->refs++;
+            if (was && !memcmp(bytes_of(e, was, then), now, PAGE)) {
+                p = *was;
+                if (p.copy)
+                    p.copy->refs++;
+            } else if (c->origin == CHUNK_DUMP && (dx_dump_read_filled(e->dump, page, then, PAGE),
+                                                   !memcmp(then, now, PAGE))) {
+                p.from_dump = true;
             } else if (memcmp(zero_page, now, PAGE)) {
-                if (!(copy = malloc(sizeof *copy)))
+                if (!(p.copy = malloc(sizeof *p.copy)))
                     return false;
-                copy->refs = 1;
-                memcpy(copy->data, now, PAGE);
-                s->new_bytes += sizeof *copy;
+                p.copy->refs = 1;
+                memcpy(p.copy->data, now, PAGE);
+                s->new_bytes += sizeof *p.copy;
             }
-            s->pages[s->npages++] = (snap_page){page, copy};
+            s->pages[s->npages++] = p;
         }
     }
     s->bytes += want * sizeof *s->pages;
@@ -253,7 +266,7 @@ static bool map_kept_pages(dx_exec *e, const dx_snapshot *s)
 
 static bool restore_pages(dx_exec *e, const dx_snapshot *s)
 {
-    uint8_t tmp[PAGE], was[PAGE];
+    uint8_t tmp[PAGE], was[PAGE], kept[PAGE];
     if (!map_kept_pages(e, s))
         return false;
     size_t j = 0;
@@ -267,7 +280,7 @@ static bool restore_pages(dx_exec *e, const dx_snapshot *s)
             const uint8_t *now = page_bytes(e, c, page, tmp);
             if (!want)
                 pristine(e, c, page, was);
-            const uint8_t *then = want ? bytes_of(want) : was;
+            const uint8_t *then = want ? bytes_of(e, want, kept) : was;
             if (now && !memcmp(now, then, PAGE))
                 continue;
             page_store(e, c, page, then);
@@ -301,6 +314,14 @@ static bool restore_protections(dx_exec *e, const dx_snapshot *s)
             ok = uc_mem_protect(e->uc, lo, hi - lo, want->perms) == UC_ERR_OK;
             mem_protection_changed(e, lo, hi, want->perms);
         }
+    }
+    /* Memory paged in since has the protection it was paged in with. */
+    for (uint32_t k = 0; k < n && ok; k++) {
+        bool covered = false;
+        for (size_t i = 0; i < s->nregions && !covered; i++)
+            covered = s->regions[i].begin <= r[k].end && r[k].begin < s->regions[i].end;
+        if (!covered)
+            ok = mem_reset_protection(e, r[k].begin, r[k].end + 1);
     }
     uc_free(r);
     return ok;

@@ -27,3 +27,8 @@ target_link_options(test_exec_faults PRIVATE
 dx_test(test_nt_calls test_nt_calls.c)
 target_link_libraries(test_nt_calls PRIVATE manifest dx_nt)
 set_tests_properties(test_nt_calls PROPERTIES TIMEOUT 600)
+
+# Snapshots, history and limits by block, with nt/ for the services.
+dx_test(test_history test_history.c)
+target_link_libraries(test_history PRIVATE manifest dx_nt)
+set_tests_properties(test_history PROPERTIES TIMEOUT 300)
