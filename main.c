@@ -199,7 +199,8 @@ static int parse_options(int argc, char **argv, options *o)
                 return bad_value("--max-insns", optarg);
             break;
         case O_HISTORY_MB:
-            if (!parse_u64(optarg, &o->server.history_mb))
+            o->server.history_mb = strtod(optarg, &end);
+            if (*end || !(o->server.history_mb >= 0) || o->server.history_mb > 1e6)
                 return bad_value("--history-mb", optarg);
             break;
         case O_MAX_MB:

@@ -417,9 +417,9 @@ int dx_exec_goto(dx_exec *e, uint64_t pos, dx_stop *stop, char *err, size_t errl
         if (pos < start_of(h) && h->dropped)
             snprintf(err, errlen,
                      "instruction %llu is no longer in the history: it starts at %llu now (%llu checkpoints "
-                     "dropped to stay under %llu MiB)",
+                     "dropped to stay under %.2f MiB)",
                      (unsigned long long)pos, (unsigned long long)start_of(h), (unsigned long long)h->dropped,
-                     (unsigned long long)(h->cap_bytes >> 20));
+                     (double)h->cap_bytes / (1 << 20));
         else
             snprintf(err, errlen, "the history holds instructions %llu to %llu", (unsigned long long)start_of(h),
                      (unsigned long long)end);

@@ -122,11 +122,16 @@ uint64_t snapshot_free(dx_snapshot *s)
     return freed;
 }
 
+/* The pages a snapshot keeps: those that can change, except the call
+ * area's, which holds nothing between calls (a call is a barrier of the
+ * history, and its 2 MiB would be most of every checkpoint). */
+static bool kept(const chunk *c) { return c->tracked && c->origin != CHUNK_SCRATCH; }
+
 static size_t tracked_pages(const dx_exec *e)
 {
     size_t n = 0;
     for (size_t i = 0; i < e->nchunks; i++)
-        if (e->chunks[i].tracked)
+        if (kept(&e->chunks[i]))
             n += (size_t)((e->chunks[i].end - e->chunks[i].start) / PAGE);
     return n;
 }
@@ -139,7 +144,7 @@ static bool save_pages(dx_exec *e, dx_snapshot *s, const dx_snapshot *base)
         return false;
     for (size_t i = 0; i < e->nchunks; i++) {
         const chunk *c = &e->chunks[i];
-        if (!c->tracked)
+        if (!kept(c))
             continue;
         for (uint64_t page = c->start; page < c->end; page += PAGE) {
             const uint8_t *now = page_bytes(e, c, page, tmp);
@@ -266,21 +271,21 @@ static bool map_kept_pages(dx_exec *e, const dx_snapshot *s)
 
 static bool restore_pages(dx_exec *e, const dx_snapshot *s)
 {
-    uint8_t tmp[PAGE], was[PAGE], kept[PAGE];
+    uint8_t tmp[PAGE], was[PAGE], held[PAGE];
     if (!map_kept_pages(e, s))
         return false;
     size_t j = 0;
     bool code_changed = false;
     for (size_t i = 0; i < e->nchunks; i++) {
         chunk *c = &e->chunks[i];
-        if (!c->tracked)
+        if (!kept(c))
             continue;
         for (uint64_t page = c->start; page < c->end; page += PAGE) {
             const snap_page *want = page_in(s, page, &j);
             const uint8_t *now = page_bytes(e, c, page, tmp);
             if (!want)
                 pristine(e, c, page, was);
-            const uint8_t *then = want ? bytes_of(e, want, kept) : was;
+            const uint8_t *then = want ? bytes_of(e, want, held) : was;
             if (now && !memcmp(now, then, PAGE))
                 continue;
             page_store(e, c, page, then);

@@ -362,8 +362,9 @@ static int cmd_history(dx_target *t, char **argv, size_t argc, dx_buf *out)
     }
     dx_buf_printf(out,
                   "At instruction %" PRIu64 " of %" PRIu64 " recorded; reachable from %" PRIu64 ".\n"
-                  "%" PRIu64 " checkpoints, %" PRIu64 " snapshots, %.1f MiB of %" PRIu64 " MiB",
-                  h.pos, h.end, h.start, h.checkpoints, h.snapshots, (double)h.bytes / (1 << 20), h.cap_bytes >> 20);
+                  "%" PRIu64 " checkpoints, %" PRIu64 " snapshots, %.2f MiB of %.2f MiB",
+                  h.pos, h.end, h.start, h.checkpoints, h.snapshots, (double)h.bytes / (1 << 20),
+                  (double)h.cap_bytes / (1 << 20));
     if (h.dropped)
         dx_buf_printf(out, "; %" PRIu64 " oldest checkpoints dropped to stay under it", h.dropped);
     dx_buf_printf(out, ".\n");

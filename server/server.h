@@ -27,7 +27,7 @@ typedef struct dx_server_options {
     size_t nstubs;
     const char *const *stub_syscalls; /* --stub-syscall NtXxx=STATUS */
     size_t nstub_syscalls;
-    uint64_t history_mb; /* each session's history cap; 0 = none recorded */
+    double history_mb; /* each session's history cap; 0 = none recorded */
     /* Called once listening, with the address actually bound (port 0 picks one). */
     void (*on_listening)(const char *address, void *user);
     void *user;

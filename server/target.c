@@ -129,9 +129,9 @@ fail:
 
 static int start_history(dx_target *t, char *err, size_t errlen)
 {
-    if (!t->config.history_mb)
+    if (!(t->config.history_mb > 0))
         return 0;
-    return dx_exec_history_start(t->exec, t->config.history_mb << 20, err, errlen);
+    return dx_exec_history_start(t->exec, (uint64_t)(t->config.history_mb * 1048576.0), err, errlen);
 }
 
 int dx_target_init(dx_target *t, const dx_dump *d, const dx_exec_options *o, const dx_target_config *c, char *err,

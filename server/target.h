@@ -33,7 +33,7 @@ typedef struct dx_target_config {
     size_t nstubs;
     const char *const *stub_syscalls; /* --stub-syscall NtXxx=STATUS ... */
     size_t nstub_syscalls;
-    uint64_t history_mb; /* --history-mb: the cap of each session's history; 0 = none recorded */
+    double history_mb; /* --history-mb: the cap of each session's history; 0 = none recorded */
 } dx_target_config;
 
 /* The run protocol/ asked for, and its outcome: the worker's mailbox. The

@@ -187,7 +187,7 @@ static void test_the_cap_drops_the_oldest(void **state)
     (void)state;
     char err[DX_ERRLEN];
     dx_exec *e = new_exec(false);
-    assert_int_equal(dx_exec_history_start(e, 64ull << 10, err, sizeof err), 0);
+    assert_int_equal(dx_exec_history_start(e, 16ull << 10, err, sizeof err), 0);
     hand_set(e, "long_loop", 3000000);
     assert_int_equal(dx_exec_break_add(e, tp_func(g_m, "long_loop") + 0x3c), 0);
     dx_stop st;

@@ -143,18 +143,18 @@ def history_cap_holds_over_a_long_run(cfg):
     cmds = hand_set_call(m, "long_loop", 20000000) + ["break *0x%x" % (m.fn("long_loop") + 0x3c), "continue",
                                                       "monitor history", "reverse-stepi", "p/x $pc", "p $rdx",
                                                       "monitor goto 0"]
-    with Server(cfg, cfg.dump("full"), extra_args=["--history-mb", "1"]) as srv:
+    with Server(cfg, cfg.dump("full"), extra_args=["--history-mb", "0.05"]) as srv:
         t = gdb_batch(srv.port, cmds, timeout=120)
     check("Breakpoint 1" in t.section(4), "the loop of 20 M iterations (~140 M instructions) ran to its end", t)
     h = t.section(5)
     got = re.search(r"At instruction (\d+) of (\d+) recorded; reachable from (\d+)\.\s+(\d+) checkpoints, "
-                    r"\d+ snapshots, ([\d.]+) MiB of 1 MiB; (\d+) oldest checkpoints dropped", h)
+                    r"\d+ snapshots, ([\d.]+) MiB of 0.05 MiB; (\d+) oldest checkpoints dropped", h)
     check(got, "monitor history says what it holds and that it dropped the oldest", h)
     pos, start, mib = int(got.group(1)), int(got.group(3)), float(got.group(5))
-    check(pos > 100000000 and start > 0 and mib <= 1.0, "under the cap, the oldest part dropped", h)
+    check(pos > 100000000 and start > 0 and mib <= 0.05, "under the cap, the oldest part dropped", h)
     check(value_of(t.section(7)) == m.fn("long_loop") + 0x3a and value_of(t.section(8)) == 20000000,
           "reverse-stepi after 140 M instructions lands on the loop's last jne", t)
-    check("no longer in the history" in t.section(9) and "dropped to stay under 1 MiB" in t.section(9),
+    check("no longer in the history" in t.section(9) and "dropped to stay under 0.05 MiB" in t.section(9),
           "asking for dropped history says so", t.section(9))
 
 
