@@ -31,15 +31,12 @@ void blocks_close(dx_exec *e)
     e->blocks.last_addr = 0;
 }
 
-/* Code may have changed where blocks were counted. Untouched, the cache
- * costs no memory: it is cleared only after it was used. */
+/* Code may have changed where blocks were counted: a new generation
+ * (a call's own writes do this twice, so no clearing of the cache). */
 void blocks_forget(dx_exec *e)
 {
-    block_counts *b = &e->blocks;
-    if (b->used)
-        memset(b->addr, 0, sizeof b->addr);
-    b->used = false;
-    b->within_block = 0;
+    e->blocks.generation++;
+    e->blocks.within_block = 0;
 }
 
 /* Instructions from start up to (not including) stop, decoding at most
@@ -66,8 +63,8 @@ static uint32_t decode_count(dx_exec *e, uint64_t start, uint32_t size, uint64_t
 uint32_t blocks_count_miss(dx_exec *e, uint64_t addr, uint32_t size, size_t slot)
 {
     block_counts *b = &e->blocks;
-    b->used = true;
     b->addr[slot] = addr;
+    b->gen[slot] = b->generation;
     b->size[slot] = size;
     b->count[slot] = decode_count(e, addr, size, 0);
     return b->count[slot];

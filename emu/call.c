@@ -157,13 +157,13 @@ static bool enter_scratch_stack(dx_exec *e, uint8_t saved[TIB_BYTES])
     const dx_regs *r = &e->regs[e->cur];
     uint64_t tib[3] = {~0ull, r->gpr[DX_REG_RSP] + 8, e->scratch + DX_SCRATCH_SENTINEL_SIZE};
     return r->gs_base && dx_exec_read(e, r->gs_base, saved, TIB_BYTES) == TIB_BYTES &&
-           dx_exec_write(e, r->gs_base, tib, TIB_BYTES, err, sizeof err) == 0;
+           mem_write(e, r->gs_base, tib, TIB_BYTES, true, err, sizeof err) == 0;
 }
 
 static void leave_scratch_stack(dx_exec *e, uint64_t teb, const uint8_t saved[TIB_BYTES])
 {
     char err[DX_ERRLEN];
-    dx_exec_write(e, teb, saved, TIB_BYTES, err, sizeof err);
+    mem_write(e, teb, saved, TIB_BYTES, true, err, sizeof err);
 }
 
 int dx_exec_call(dx_exec *e, uint64_t fn, const dx_arg *args, size_t nargs, const dx_call_options *o,

@@ -39,10 +39,10 @@ typedef struct chunk {
 typedef struct block_counts {
     uint64_t addr[BLOCKS_CACHE];
     uint32_t size[BLOCKS_CACHE], count[BLOCKS_CACHE];
+    uint32_t gen[BLOCKS_CACHE], generation; /* an entry of an older generation is stale */
     uint64_t last_addr, last_pos; /* last_addr 0: no block since the last settle */
     uint32_t last_size;
     bool stop_requested; /* by the block hook: that block did not run */
-    bool used;           /* since the last blocks_forget */
     uint64_t within_block, within_pc; /* the last partial count: instructions before within_pc */
     uint32_t within_count;
     size_t cs; /* a capstone handle without detail (csh) */
@@ -217,7 +217,9 @@ static inline uint32_t blocks_count(dx_exec *e, uint64_t addr, uint32_t size)
 {
     size_t slot = (size_t)(addr ^ (addr >> 12)) & (BLOCKS_CACHE - 1);
     const block_counts *b = &e->blocks;
-    return b->addr[slot] == addr && b->size[slot] == size ? b->count[slot] : blocks_count_miss(e, addr, size, slot);
+    return b->addr[slot] == addr && b->size[slot] == size && b->gen[slot] == b->generation
+               ? b->count[slot]
+               : blocks_count_miss(e, addr, size, slot);
 }
 void blocks_settle(dx_exec *e);
 uint64_t blocks_position_at(dx_exec *e, uint64_t pc);
@@ -249,6 +251,7 @@ void history_reset(dx_exec *e);
 void history_note_hit(dx_exec *e, uint64_t pos, dx_stop_kind kind, uint64_t addr, dx_access access);
 
 /* memory.c */
+int mem_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, bool data, char *err, size_t errlen);
 size_t mem_chunk_index(const dx_exec *e, uint64_t addr);
 void mem_protection_changed(dx_exec *e, uint64_t lo, uint64_t hi, uint32_t prot);
 bool mem_reset_protection(dx_exec *e, uint64_t lo, uint64_t hi);

@@ -345,6 +345,13 @@ size_t dx_exec_read(dx_exec *e, uint64_t addr, void *buf, size_t len)
 
 int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *err, size_t errlen)
 {
+    return mem_write(e, addr, buf, len, false, err, errlen);
+}
+
+/* data: the executor's own write of memory that holds no code (a TIB),
+ * which keeps the translations and block counts of its pages. */
+int mem_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, bool data, char *err, size_t errlen)
+{
     if (len && addr + len - 1 < addr) {
         snprintf(err, errlen, "cannot write past the end of the address space");
         return -1;
@@ -369,7 +376,7 @@ int dx_exec_write(dx_exec *e, uint64_t addr, const void *buf, size_t len, char *
      * the old instructions. */
     /* Only memory that may hold code has translations to drop (and asking
      * Unicorn about a page it cannot execute costs a fault of its own). */
-    if (len && may_hold_code(e, addr, addr + len)) {
+    if (len && !data && may_hold_code(e, addr, addr + len)) {
         uc_ctl_remove_cache(e->uc, addr, addr + len);
         blocks_forget(e); /* their instruction counts too */
     }
