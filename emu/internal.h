@@ -143,6 +143,7 @@ struct dx_exec {
     bool timed_out; /* the block hook saw the deadline pass */
     atomic_bool interrupt;
     uc_hook step_hook, count_hook, block_hook;
+    bool block_hook_counts; /* the block hook installed is on_block_counted */
     bool translated; /* code may have been translated since the last flush */
     atomic_bool running; /* inside uc_emu_start */
 
@@ -150,7 +151,6 @@ struct dx_exec {
      * the number of instructions run since it began, counted by block. */
     uint64_t pos;
     bool counting;
-    block_counts blocks;
     uint64_t pause_at; /* a counted run pauses before passing this position */
     bool paused;
     history *history; /* checkpoints and named snapshots; NULL: none yet */
@@ -173,6 +173,7 @@ struct dx_exec {
     dx_coverage *coverage; /* while coverage is on */
     tenet_state *tenet;    /* while a Tenet trace is written (tenet.c) */
     size_t cs; /* capstone handle for stops and fault_locate (csh), 0 until needed */
+    block_counts blocks; /* last: 80 KiB that would push the hooks' fields apart */
 };
 
 /* The blocks runs executed while coverage is on (coverage.c). The block

@@ -238,32 +238,44 @@ static void on_syscall(uc_engine *uc, void *user)
 
 /* Every block: where it starts (for fault_locate), and interrupts that
  * arrived while the run was starting, when uc_emu_stop is not yet heard. */
+/* The block hook stops the run before the block at addr. */
+static __attribute__((noinline, cold)) void block_stop(dx_exec *e, uc_engine *uc, uint64_t addr)
+{
+    e->block_stopped_at = addr;
+    e->blocks.stop_requested = e->counting;
+    uc_emu_stop(uc);
+}
+
 static void on_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
     dx_exec *e = user;
     e->block_start = addr;
     if (e->coverage)
         coverage_add(e->coverage, addr, size);
-    bool stop = false;
-    if (e->counting) {
-        /* Counted before it runs; a stop inside it is settled afterwards. */
-        uint32_t n = blocks_count(e, addr, size);
-        e->blocks.last_addr = addr;
-        e->blocks.last_size = size;
-        e->blocks.last_pos = e->pos;
-        if (e->pos + n > e->pause_at && !e->stopped)
-            e->paused = stop = true; /* a checkpoint is due, or a replay nears its end */
-        e->pos += n;
+    if (deadline_passed(e)) {
+        e->timed_out = true; /* reported, like an interrupt, where Unicorn stops */
+        block_stop(e, uc, addr);
     }
-    if (deadline_passed(e))
-        e->timed_out = stop = true; /* reported, like an interrupt, where Unicorn stops */
     if (atomic_load_explicit(&e->interrupt, memory_order_relaxed))
-        stop = true; /* run() reports it, at the block where Unicorn stops */
-    if (stop) {
-        e->block_stopped_at = addr;
-        e->blocks.stop_requested = e->counting;
-        uc_emu_stop(uc);
+        block_stop(e, uc, addr); /* run() reports it, at the block where Unicorn stops */
+}
+
+/* The same, counting: a run with history or an instruction limit. Each
+ * block is counted before it runs; a stop inside it is settled after. */
+static void on_block_counted(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+    dx_exec *e = user;
+    uint32_t n = blocks_count(e, addr, size);
+    e->blocks.last_addr = addr;
+    e->blocks.last_size = size;
+    e->blocks.last_pos = e->pos;
+    bool pause = e->pos + n > e->pause_at && !e->stopped; /* a checkpoint is due, or a replay nears its end */
+    e->pos += n;
+    if (pause) {
+        e->paused = true;
+        block_stop(e, uc, addr);
     }
+    on_block(uc, addr, size, user);
 }
 
 /* A code hook on [begin, end], or 0 if Unicorn refused it. */
@@ -474,7 +486,8 @@ static bool breakpoint_hooks(dx_exec *e, bool on)
 static bool set_mode(dx_exec *e, run_mode mode)
 {
     bool blocks = mode == RUN_BLOCK || (mode == RUN_INSN && (e->coverage || e->counting));
-    if (mode == current_mode(e) && !e->block_hook == !blocks && (mode == RUN_INSN || breakpoint_hooks(e, true)))
+    if (mode == current_mode(e) && !e->block_hook == !blocks && e->block_hook_counts == e->counting &&
+        (mode == RUN_INSN || breakpoint_hooks(e, true)))
         return true;
     if (e->step_hook)
         uc_hook_del(e->uc, e->step_hook);
@@ -485,7 +498,9 @@ static bool set_mode(dx_exec *e, run_mode mode)
     if (ok && mode == RUN_INSN)
         ok = (e->step_hook = add_code_hook(e, on_instruction, 1, 0)) != 0;
     if (ok && blocks)
-        ok = uc_hook_add(e->uc, &e->block_hook, UC_HOOK_BLOCK, on_block, e, 1, 0) == UC_ERR_OK;
+        ok = uc_hook_add(e->uc, &e->block_hook, UC_HOOK_BLOCK, e->counting ? (void *)on_block_counted : (void *)on_block,
+                         e, 1, 0) == UC_ERR_OK;
+    e->block_hook_counts = e->counting;
     if (!ok)
         e->step_hook = e->block_hook = 0;
     engine_drop_translations(e);
