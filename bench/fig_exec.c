@@ -194,13 +194,17 @@ void fig_exec(void)
             continue;
         }
         uint64_t again;
-        double tc0 = now_s();
-        dx_call1(counter, wl->addr, wl->arg_fast, &again, NULL); /* warm, for the info figure */
-        double tcount = now_s() - tc0;
+        double tcount = 1e9, tcount_bp = 1e9; /* warm, best of 5: a limited call is a figure of its own */
         dx_call1(counter_bp, wl->addr, wl->arg_fast, &again, NULL);
-        tc0 = now_s();
-        dx_call1(counter_bp, wl->addr, wl->arg_fast, &again, NULL);
-        double tcount_bp = now_s() - tc0;
+        for (int k = 0; k < 5; k++) {
+            double tc0 = now_s();
+            dx_call1(counter, wl->addr, wl->arg_fast, &again, NULL);
+            double tc1 = now_s();
+            dx_call1(counter_bp, wl->addr, wl->arg_fast, &again, NULL);
+            double tc2 = now_s();
+            tcount = tc1 - tc0 < tcount ? tc1 - tc0 : tcount;
+            tcount_bp = tc2 - tc1 < tcount_bp ? tc2 - tc1 : tcount_bp;
+        }
         uint64_t rax;
         rawc.count = 0;
         if (raw_call(&rawc, wl->addr, &wl->arg_fast, 1, &rax) != 0 || rax != wl->rax_fast) {
@@ -286,8 +290,9 @@ void fig_exec(void)
         /* Informational: instruction mode (a limit set), what the counting
          * runs above cost. */
         snprintf(name, sizeof name, "exec_%s_insn_limit", wl->name);
-        bench_result(name, (double)wl->insns_fast / tcount / 1e6, "Minsn/s", raw_rate / 1e6,
-                     "Minsn/s bare", true, "(info: max_insns set)", HOLDS_NA);
+        double limited = (double)wl->insns_fast / tcount;
+        bench_result(name, limited / 1e6, "Minsn/s", rate[M_PLAIN] / 1e6, "Minsn/s without a limit", true,
+                     ">= 0.5 x without a limit (counted by block)", limited >= 0.5 * rate[M_PLAIN] ? HOLDS_YES : HOLDS_NO);
         snprintf(name, sizeof name, "exec_%s_insn_limit_100bp", wl->name);
         bench_result(name, (double)wl->insns_fast / tcount_bp / 1e6, "Minsn/s", (double)wl->insns_fast / tcount / 1e6,
                      "Minsn/s without breakpoints", true, "(info: max_insns set)", HOLDS_NA);
