@@ -21,7 +21,7 @@ enum { EXIT_STOPPED = 3, EXIT_USAGE = 2 };
 
 typedef struct options {
     bool json, variadic;
-    const char *dump_path, *trace_file, *coverage_file, *tenet_file;
+    const char *dump_path, *trace_file, *coverage_file, *tenet_file, *images;
     bool trace, trace_json, trace_syscalls;
     dx_syscall_policy syscalls;
     dx_exception_policy exceptions;
@@ -57,6 +57,9 @@ static void usage(FILE *to)
           "  --libraries symbols  name only those modules in the library list (default: all)\n"
           "  --max-sessions N     debugger connections served at once (default 64)\n"
           "  --history-mb N       history each session keeps for reverse execution (default 256; 0 = none)\n"
+          "  --images PATH        module images from PE files where the dump lacks them: ';'-separated\n"
+          "                       folders or symbol stores (default: _NT_EXECUTABLE_IMAGE_PATH,\n"
+          "                       then _NT_SYMBOL_PATH)\n"
           "  --json               print as JSON\n"
           "  --trace              print every executed instruction to stderr\n"
           "  --trace-file FILE    ... to FILE instead\n"
@@ -96,7 +99,7 @@ static int bad_value(const char *opt, const char *v)
 
 static int parse_options(int argc, char **argv, options *o)
 {
-    enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS, O_HISTORY_MB };
+    enum { O_LISTEN = 300, O_SERVE, O_CLIENT, O_OSABI, O_SYMBOLS, O_LIBRARIES, O_MAX_SESSIONS, O_HISTORY_MB, O_IMAGES };
     enum { O_JSON = 256, O_TRACE, O_TRACE_FILE, O_MAX_INSNS, O_TIMEOUT, O_THREAD, O_UNMAPPED, O_MAX_MB, O_VARIADIC,
            O_SYSCALLS, O_TRACE_SYSCALLS, O_EXCEPTIONS, O_STUB, O_STUB_SYSCALL, O_COVERAGE, O_TENET, O_TRACE_JSON };
     static const struct option longopts[] = {
@@ -108,6 +111,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"libraries", required_argument, NULL, O_LIBRARIES},
         {"max-sessions", required_argument, NULL, O_MAX_SESSIONS},
         {"history-mb", required_argument, NULL, O_HISTORY_MB},
+        {"images", required_argument, NULL, O_IMAGES},
         {"json", no_argument, NULL, O_JSON},
         {"trace", no_argument, NULL, O_TRACE},
         {"trace-file", required_argument, NULL, O_TRACE_FILE},
@@ -154,6 +158,7 @@ static int parse_options(int argc, char **argv, options *o)
             o->server.rsp.osabi_windows = !strcmp(optarg, "windows");
             break;
         case O_SYMBOLS: o->server.symbols_dir = optarg; break;
+        case O_IMAGES: o->images = optarg; break;
         case O_LIBRARIES:
             if (strcmp(optarg, "all") && strcmp(optarg, "symbols"))
                 return bad_value("--libraries (all or symbols)", optarg);
@@ -471,6 +476,15 @@ int main(int argc, char **argv)
     if (dx_dump_open(o.dump_path, &d, err, sizeof err) != 0) {
         fprintf(stderr, "dump_exec: %s\n", err);
         return EXIT_USAGE;
+    }
+    const char *images = o.images ? o.images : getenv("_NT_EXECUTABLE_IMAGE_PATH");
+    if (!images)
+        images = getenv("_NT_SYMBOL_PATH");
+    if (images && *images) {
+        dx_buf report = {0};
+        dx_dump_add_images(d, images, &report);
+        fprintf(stderr, "%s", dx_buf_str(&report));
+        dx_buf_free(&report);
     }
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
     int rc = o.serve ? serve(d, &o) : o.ncall ? call_function(d, &o) : list_dump(d, &o);

@@ -39,6 +39,11 @@ void dx_describe_modules(const dx_dump *d, dx_buf *out)
             guid_text(m->pdb_guid, guid);
             dx_buf_printf(out, "  pdb: %s {%s} age %u", m->pdb, guid, m->pdb_age);
         }
+        if (dx_dump_images_asked(d)) {
+            const char *file = dx_dump_module_file(d, m);
+            dx_buf_printf(out, "  code: %s%s", file ? "file " : dx_module_has_code(d, m) ? "dump" : "missing",
+                          file ? file : "");
+        }
         dx_buf_printf(out, "\n");
     }
     for (size_t i = 0; i < dx_dump_unloaded_count(d); i++) {

@@ -162,6 +162,34 @@ const dx_range *dx_dump_range_at(const dx_dump *d, uint64_t addr);
 /* The first range starting above addr, or NULL. */
 const dx_range *dx_dump_range_after(const dx_dump *d, uint64_t addr);
 const uint8_t *dx_dump_range_bytes(const dx_dump *d, const dx_range *r);
+/* The byte at addr as the index holds it, or NULL. */
+const uint8_t *dx_dump_range_bytes_at(const dx_dump *d, uint64_t addr);
+/* The range comes from a module's PE file, not the dump (dx_dump_add_images). */
+bool dx_dump_range_from_file(const dx_dump *d, const dx_range *r);
+
+/* Images from PE files (images.c), as WinDbg's image path: PATH is
+ * ';'-separated folders, each a plain folder (names matched without case)
+ * or a symbol store (name/TTTTTTTTSSSS/name). Every module whose code the
+ * dump lacks gets its file's image if TimeDateStamp and SizeOfImage (and
+ * CheckSum, where the dump has one) match: laid out, relocated to the
+ * dump's base, imports bound against the dump's other modules; the dump's
+ * own bytes win. What was found, refused or missing goes into report.
+ * Call before sessions use the dump: it is immutable after. srv* entries
+ * are skipped: the layer above fetches them into a folder. */
+struct dx_buf;
+int dx_dump_add_images(dx_dump *d, const char *path, struct dx_buf *report);
+/* The PE file parts of it, for any bytes (fuzz_pe): NULL if data is a
+ * PE32+ file whose headers hold together (its keys in out), else why not;
+ * its image laid out and relocated to base (free it), NULL if it is not. */
+typedef struct dx_pe_file_info {
+    uint64_t image_base;
+    uint32_t timestamp, size_of_image, checksum;
+} dx_pe_file_info;
+const char *dx_pe_file_check(const uint8_t *data, size_t size, dx_pe_file_info *out);
+uint8_t *dx_pe_file_layout(const uint8_t *data, size_t size, uint64_t base);
+bool dx_dump_module_from_file(const dx_dump *d, const dx_module *m);
+const char *dx_dump_module_file(const dx_dump *d, const dx_module *m); /* its path, or NULL */
+bool dx_dump_images_asked(const dx_dump *d); /* dx_dump_add_images was called */
 uint64_t dx_dump_memory_bytes(const dx_dump *d);
 
 /* Copy captured memory. Returns the number of bytes copied from addr on

@@ -34,6 +34,15 @@ struct dx_dump {
     size_t nhandles;
     dx_range *ranges;
     size_t nranges;
+    /* Where each range's bytes are: NULL in the dump's file (file_offset),
+     * else an image laid out from a PE file (images.c). */
+    const uint8_t **range_src;
+    size_t capranges;
+    uint8_t **module_files; /* per module: its image from a file, or NULL */
+    char **module_paths;    /* and that file's path */
+    bool images_asked;
+    uint8_t *synth[64];     /* TEBs made for threads whose TEB the dump lacks */
+    size_t nsynth;
     uint64_t memory_bytes;
 
     /* Every string the dump hands out, freed at close. */
@@ -71,5 +80,7 @@ int streams_parse(dx_dump *d, uint32_t type, span s, char *err, size_t errlen);
 void streams_annotate(dx_dump *d, uint32_t type, span s);
 bool streams_known(uint32_t type); /* a stream type this reader parses */
 int memindex_build(dx_dump *d, char *err, size_t errlen);
+/* A range whose bytes are at src (an image's), in a gap of the index. */
+int memindex_add(dx_dump *d, uint64_t base, uint64_t size, const uint8_t *src);
 
 #endif

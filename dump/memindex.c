@@ -13,6 +13,8 @@ static int by_base(const void *a, const void *b)
     return x->size > y->size ? -1 : x->size < y->size;
 }
 
+static ptrdiff_t floor_index(const dx_dump *d, uint64_t addr);
+
 int memindex_build(dx_dump *d, char *err, size_t errlen)
 {
     (void)err;
@@ -43,6 +45,32 @@ int memindex_build(dx_dump *d, char *err, size_t errlen)
         d->memory_bytes += r.size;
     }
     d->nranges = out;
+    d->capranges = out;
+    return 0;
+}
+
+int memindex_add(dx_dump *d, uint64_t base, uint64_t size, const uint8_t *src)
+{
+    if (d->nranges == d->capranges || !d->range_src) {
+        size_t cap = d->capranges * 2 + 16;
+        dx_range *r = realloc(d->ranges, cap * sizeof *r);
+        if (!r)
+            return -1;
+        d->ranges = r;
+        const uint8_t **s = realloc(d->range_src, cap * sizeof *s);
+        if (!s)
+            return -1;
+        if (!d->range_src)
+            memset(s, 0, cap * sizeof *s);
+        d->range_src = s;
+        d->capranges = cap;
+    }
+    size_t i = (size_t)(floor_index(d, base) + 1);
+    memmove(&d->ranges[i + 1], &d->ranges[i], (d->nranges - i) * sizeof *d->ranges);
+    memmove(&d->range_src[i + 1], &d->range_src[i], (d->nranges - i) * sizeof *d->range_src);
+    d->ranges[i] = (dx_range){base, size, 0};
+    d->range_src[i] = src;
+    d->nranges++;
     return 0;
 }
 
@@ -76,7 +104,19 @@ const dx_range *dx_dump_range_after(const dx_dump *d, uint64_t addr)
 
 const uint8_t *dx_dump_range_bytes(const dx_dump *d, const dx_range *r)
 {
-    return d->map + r->file_offset;
+    const uint8_t *src = d->range_src ? d->range_src[r - d->ranges] : NULL;
+    return src ? src : d->map + r->file_offset;
+}
+
+const uint8_t *dx_dump_range_bytes_at(const dx_dump *d, uint64_t addr)
+{
+    const dx_range *r = dx_dump_range_at(d, addr);
+    return r ? dx_dump_range_bytes(d, r) + (addr - r->base) : NULL;
+}
+
+bool dx_dump_range_from_file(const dx_dump *d, const dx_range *r)
+{
+    return d->range_src && d->range_src[r - d->ranges];
 }
 
 size_t dx_dump_read(const dx_dump *d, uint64_t addr, void *buf, size_t len)
@@ -90,7 +130,7 @@ size_t dx_dump_read(const dx_dump *d, uint64_t addr, void *buf, size_t len)
         uint64_t n = r->size - off;
         if (n > len - done)
             n = len - done;
-        memcpy((uint8_t *)buf + done, d->map + r->file_offset + off, n);
+        memcpy((uint8_t *)buf + done, dx_dump_range_bytes(d, r) + off, n);
         done += n;
     }
     return done;

@@ -150,6 +150,10 @@ static int parse_directory(dx_dump *d, char *err, size_t errlen)
         if (dump_span(d, rd32(e + 8), rd32(e + 4), &s))
             streams_annotate(d, rd32(e), s);
     }
+    d->module_files = calloc(d->nmodules ? d->nmodules : 1, sizeof *d->module_files);
+    d->module_paths = calloc(d->nmodules ? d->nmodules : 1, sizeof *d->module_paths);
+    if (!d->module_files || !d->module_paths)
+        return dump_fail(err, errlen, "out of memory");
     return memindex_build(d, err, errlen);
 }
 
@@ -184,6 +188,15 @@ void dx_dump_close(dx_dump *d)
     free(d->regions);
     free(d->handles);
     free(d->ranges);
+    free(d->range_src);
+    for (size_t i = 0; d->module_files && i < d->nmodules; i++) {
+        free(d->module_files[i]);
+        free(d->module_paths[i]);
+    }
+    for (size_t i = 0; i < d->nsynth; i++)
+        free(d->synth[i]);
+    free(d->module_files);
+    free(d->module_paths);
     free(d->path);
     free(d);
 }

@@ -5,7 +5,8 @@
 #     libuv1-dev libcmocka-dev libjansson-dev xz-utils gdb lldb python3 clang
 #     libclang-rt-14-dev for libFuzzer, gdb-mingw-w64 for the Windows-aware
 #     gdb of the tests, gcc-mingw-w64-x86-64-win32 for the check of Windows
-#     structure layouts against mingw-w64's headers), python3-pytest,
+#     structure layouts against mingw-w64's headers), libwine (Wine's PE
+#     DLLs: the images a small dump's test loads from files), python3-pytest,
 #     python3-venv, python3-wheel and python3-tqdm for the Python package's tests and
 #     examples: only the missing
 #     ones are installed.  As root: apt-get update && apt-get install -y.
@@ -46,7 +47,7 @@ unicorn_min=2.1
 unicorn_pkgs=(libunicorn2t64 libunicorn-dev)
 debian_pkgs=(build-essential cmake pkg-config libcapstone-dev libuv1-dev
              libcmocka-dev libjansson-dev xz-utils gdb lldb python3 clang libclang-rt-14-dev gdb-mingw-w64
-             gcc-mingw-w64-x86-64-win32 python3-pytest python3-venv python3-wheel python3-tqdm)
+             gcc-mingw-w64-x86-64-win32 python3-pytest python3-venv python3-wheel python3-tqdm libwine)
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 skip_apt=${DUMPEXEC_SKIP_APT:-0}

@@ -46,7 +46,12 @@ if(Python3_Interpreter_FOUND)
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_tenet.py $<TARGET_FILE:dump_exec>)
   set_tests_properties(test_cli_coverage test_cli_tenet PROPERTIES
     ENVIRONMENT "DX_FIXTURES=${DX_FIXTURES};DX_FIXTURES_SRC=${DX_FIXTURES_SRC}")
-  set_tests_properties(test_cli_bad test_cli_list test_cli_coverage test_cli_tenet PROPERTIES TIMEOUT 300)
+  add_test(NAME test_cli_images
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_images.py $<TARGET_FILE:dump_exec>)
+  set_tests_properties(test_cli_coverage test_cli_tenet test_cli_images PROPERTIES
+    ENVIRONMENT "DX_FIXTURES=${DX_FIXTURES};DX_FIXTURES_SRC=${DX_FIXTURES_SRC}")
+  set_tests_properties(test_cli_images PROPERTIES SKIP_RETURN_CODE 77)
+  set_tests_properties(test_cli_bad test_cli_list test_cli_coverage test_cli_tenet test_cli_images PROPERTIES TIMEOUT 300)
 else()
   message(WARNING "python3 not found: the dump_exec CLI tests are not registered")
 endif()

@@ -21,6 +21,8 @@ function(dx_fuzzer name lib)
 endfunction()
 
 dx_fuzzer(fuzz_dump dumpexec dump 65536)
+# Module images from PE files: the mapper of small dumps' images.
+dx_fuzzer(fuzz_pe dumpexec pe 65536)
 dx_fuzzer(fuzz_args dumpexec args 4096)
 dx_fuzzer(fuzz_rsp dx_server rsp 8192)
 add_dependencies(fuzz_rsp fixtures)

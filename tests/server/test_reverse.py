@@ -6,6 +6,7 @@ restore memory and registers, sessions keep their own history, and the
 history cap holds over a long run."""
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -159,14 +160,22 @@ def history_cap_holds_over_a_long_run(cfg):
 
 
 def resolve(cfg, kind, names):
-    """Export addresses through the Python package built beside dump_exec, or None without it."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(cfg.dump_exec)), "python"))
+    """Export addresses through the Python package built beside dump_exec, in a process of its
+    own (a sanitizer build's library wants its runtime preloaded), or None without it."""
+    build = os.path.dirname(os.path.abspath(cfg.dump_exec))
+    env = dict(os.environ, PYTHONPATH=os.path.join(build, "python"), ASAN_OPTIONS="detect_leaks=0")
+    lib = os.path.join(build, "libdumpexec.so")
     try:
-        import dumpexec  # noqa: E402
-    except (ImportError, OSError):
+        if "libasan" in subprocess.run(["ldd", lib], capture_output=True, text=True).stdout:
+            env["LD_PRELOAD"] = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                                               text=True).stdout.strip()
+        script = "import dumpexec, sys\nwith dumpexec.open(sys.argv[1]) as d:\n" \
+                 "    print(' '.join(str(d.resolve(n)) for n in sys.argv[2:]))"
+        p = subprocess.run([sys.executable, "-c", script, cfg.dump(kind)] + names, capture_output=True, text=True,
+                           env=env, timeout=60)
+    except (OSError, subprocess.SubprocessError):
         return None
-    with dumpexec.open(cfg.dump(kind)) as d:
-        return [d.resolve(n) for n in names]
+    return [int(v) for v in p.stdout.split()] if p.returncode == 0 else None
 
 
 @test
