@@ -25,6 +25,10 @@ target_link_libraries(test_dump_streams PRIVATE mdwriter)
 dx_test(test_dump_pe test_dump_pe.c)
 target_link_libraries(test_dump_pe PRIVATE mdwriter)
 
+# Images from PE files behind a small dump (dump/images.c).
+dx_test(test_dump_images test_dump_images.c)
+target_link_libraries(test_dump_images PRIVATE manifest)
+
 add_library(manifest STATIC manifest.c)
 target_link_libraries(manifest PUBLIC dumpexec PkgConfig::JANSSON)
 target_include_directories(manifest PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
