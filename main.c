@@ -5,6 +5,7 @@
 #include "nt.h"
 #include "pe.h"
 #include "server.h"
+#include "symsrv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -482,9 +483,11 @@ int main(int argc, char **argv)
         images = getenv("_NT_SYMBOL_PATH");
     if (images && *images) {
         dx_buf report = {0};
-        dx_dump_add_images(d, images, &report);
+        char *local = dx_symsrv_resolve(d, images, &report);
+        dx_dump_add_images(d, local ? local : images, &report);
         fprintf(stderr, "%s", dx_buf_str(&report));
         dx_buf_free(&report);
+        free(local);
     }
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
     int rc = o.serve ? serve(d, &o) : o.ncall ? call_function(d, &o) : list_dump(d, &o);

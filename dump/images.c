@@ -360,7 +360,7 @@ int dx_dump_add_images(dx_dump *d, const char *path, dx_buf *report)
                 }
             }
         }
-        if (!found && !strstr(dx_buf_str(report), m->basename))
+        if (!found)
             dx_buf_printf(report, "%s: no file in the image path\n", m->basename);
     }
     for (size_t k = 0; k < n; k++) {

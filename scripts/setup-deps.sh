@@ -47,7 +47,8 @@ unicorn_min=2.1
 unicorn_pkgs=(libunicorn2t64 libunicorn-dev)
 debian_pkgs=(build-essential cmake pkg-config libcapstone-dev libuv1-dev
              libcmocka-dev libjansson-dev xz-utils gdb lldb python3 clang libclang-rt-14-dev gdb-mingw-w64
-             gcc-mingw-w64-x86-64-win32 python3-pytest python3-venv python3-wheel python3-tqdm libwine)
+             gcc-mingw-w64-x86-64-win32 python3-pytest python3-venv python3-wheel python3-tqdm libwine
+             libcurl4-openssl-dev)
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 skip_apt=${DUMPEXEC_SKIP_APT:-0}

@@ -8,12 +8,15 @@ by name and keys, a corrupt one is refused, and a module without a file
 leaves calls into it stopping with a clear message.
 
 usage: test_cli_images.py DUMP_EXEC"""
+import http.server
 import os
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 from cli_common import EXE, FIXTURES, FIXTURES_SRC, check, finish
 
@@ -112,6 +115,68 @@ def gdb_on_the_small_dump(images):
         srv.wait(10)
 
 
+class StoreHandler(http.server.SimpleHTTPRequestHandler):
+    """A symbol server over a store folder: msvcrt.dll stalls, kernelbase.dll is not a PE file."""
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        name = self.path.rsplit("/", 1)[-1].lower()
+        if self.server.odd and name == "msvcrt.dll":
+            time.sleep(15)  # past the client's stall limit
+            return
+        if self.server.odd and name == "kernelbase.dll":
+            body = b"<html>no such file</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+
+def serve_store(store, odd):
+    handler = lambda *a, **k: StoreHandler(*a, directory=store, **k)  # noqa: E731
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.odd = odd
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def symbol_server(root, store):
+    srv = serve_store(store, False)
+    try:
+        cache = os.path.join(root, "cache")
+        url = "http://127.0.0.1:%d" % srv.server_address[1]
+        calls_match("srv*%s*%s" % (cache, url), "symbol server")
+        ts, size = keys(os.path.join(WINE, "kernel32.dll"))
+        check(os.path.exists(os.path.join(cache, "kernel32.dll", "%08X%x" % (ts, size), "kernel32.dll")),
+              "the cache holds what was fetched")
+        rc, out, err = run(["--images", "srv*%s*http://127.0.0.1:9" % cache, NORMAL, "testprog!fib", "10"])
+        check(value(out) == 55 and "Could" not in err, "a filled cache needs no server", out, err)
+    finally:
+        srv.shutdown()
+    srv = serve_store(store, True)
+    try:
+        cache = os.path.join(root, "cache-odd")
+        url = "http://127.0.0.1:%d" % srv.server_address[1]
+        os.rename(os.path.join(store, "ntdll.dll"), os.path.join(store, "ntdll.dll.gone"))
+        t0 = time.monotonic()
+        rc, out, err = run(["--images", "srv*%s*%s" % (cache, url), NORMAL, "testprog!fib", "10"])
+        took = time.monotonic() - t0
+        check("ntdll.dll: %s/ntdll.dll/" % url in err and "HTTP 404" in err, "a 404 is named", err)
+        check("msvcrt.dll: " in err and ("timed out" in err.lower() or "too slow" in err.lower() or
+                                         "operation too slow" in err.lower()), "a stalled server is given up", err)
+        check("kernelbase.dll: " in err and "did not send a PE file" in err, "a body that is not a PE is not kept",
+              err)
+        check(value(out) == 55 and took < 60, "and the run goes on with what came (%.0f s)" % took, out, err)
+        rc, out, err = run(["--images", "srv*%s*http://127.0.0.1:9" % os.path.join(root, "nowhere"), NORMAL])
+        check("Could" in err and "connect" in err, "an unreachable server is named", err)
+    finally:
+        srv.shutdown()
+
+
 def main():
     if not all(os.path.exists(os.path.join(WINE, x)) for x in DLLS):
         print("skipped: Debian's libwine (Wine's PE DLLs) is not installed")
@@ -128,7 +193,9 @@ def main():
         check(rc != 0 and value(out) is None, "without images the small dump cannot run", out, err)
         calls_match(plain, "plain folder")
         gdb_on_the_small_dump(plain)
-        calls_match(symbol_store(root), "symbol store")
+        store = symbol_store(root)
+        calls_match(store, "symbol store")
+        symbol_server(root, store)
         env = dict(os.environ, _NT_EXECUTABLE_IMAGE_PATH=plain)
         rc, out, err = run([NORMAL, "testprog!fib", "10"], env)
         check(value(out) == 55, "_NT_EXECUTABLE_IMAGE_PATH is the default image path", out, err)
