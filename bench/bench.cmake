@@ -9,6 +9,7 @@ add_executable(dump_exec_bench
   ${CMAKE_SOURCE_DIR}/bench/fig_call.c
   ${CMAKE_SOURCE_DIR}/bench/fig_exec.c
   ${CMAKE_SOURCE_DIR}/bench/fig_history.c
+  ${CMAKE_SOURCE_DIR}/bench/fig_images.c
   ${CMAKE_SOURCE_DIR}/bench/fig_proto.c
   ${CMAKE_SOURCE_DIR}/bench/fig_sessions.c
   ${CMAKE_SOURCE_DIR}/bench/fig_soak.c

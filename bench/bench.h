@@ -118,6 +118,7 @@ int synth_dump(const char *path, uint64_t base, uint64_t total, uint64_t nranges
 /* ---- figures ---- */
 void fig_open(void);
 void fig_history(void);
+void fig_images(void);
 void fig_call(void);
 void fig_exec(void);
 void fig_proto(void);

@@ -116,6 +116,7 @@ int main(int argc, char **argv)
         {"soak", fig_soak},
         {"nt", fig_nt},
         {"history", fig_history},
+        {"images", fig_images},
         {"python", fig_python},
     };
     for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {

@@ -17,6 +17,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -77,55 +79,225 @@ static const char *pe_parse(const uint8_t *data, uint64_t size, pe_file *pe)
     return NULL;
 }
 
-/* The image as mapped at base: a new buffer of SizeOfImage bytes. */
-static uint8_t *pe_layout(const pe_file *pe)
+/* An image laid out page by page as it is first read: a small dump's
+ * modules cost their file's mapping and the pages code touches, not
+ * their SizeOfImage. */
+typedef struct reloc_block {
+    uint32_t page; /* RVA of the page its entries patch */
+    uint64_t at;   /* file offset of its entries */
+    uint32_t count;
+} reloc_block;
+
+typedef struct bind {
+    uint32_t rva;
+    uint64_t value;
+} bind;
+
+struct dx_image {
+    uint64_t base;
+    const uint8_t *file;
+    size_t file_size;
+    bool owns_file; /* mapped by us (else borrowed: dx_pe_file_layout) */
+    pe_file pe;
+    uint8_t *img; /* an anonymous mapping: pages cost memory once laid out */
+    size_t img_size;
+    atomic_uchar *ready; /* per page */
+    pthread_mutex_t lock;
+    reloc_block *blocks;
+    size_t nblocks;
+    bind *binds;
+    size_t nbinds, capbinds;
+};
+
+/* The file's raw bytes of [lo, hi) as the loader places them, into dst. */
+static void copy_raw(const dx_image *im, uint64_t lo, uint64_t hi, uint8_t *dst)
 {
-    uint8_t *img = calloc(1, pe->size_of_image);
-    if (!img)
-        return NULL;
-    uint64_t hdr = pe->size_of_headers < pe->size ? pe->size_of_headers : pe->size;
-    memcpy(img, pe->data, hdr < pe->size_of_image ? hdr : pe->size_of_image);
+    const pe_file *pe = &im->pe;
+    memset(dst, 0, hi - lo);
+    uint64_t hdr = pe->size_of_headers < im->file_size ? pe->size_of_headers : im->file_size;
+    if (lo < hdr)
+        memcpy(dst, im->file + lo, (hi < hdr ? hi : hdr) - lo);
     for (unsigned i = 0; i < pe->nsections; i++) {
-        const uint8_t *s = pe->sections + 40 * i;
-        uint64_t va = u32(s + 12), raw = u32(s + 16), at = u32(s + 20), vsize = u32(s + 8);
+        const uint8_t *sh = pe->sections + 40 * i;
+        uint64_t va = u32(sh + 12), raw = u32(sh + 16), at = u32(sh + 20), vsize = u32(sh + 8);
         uint64_t n = raw < vsize || !vsize ? raw : vsize;
-        if (at > pe->size)
+        if (at >= im->file_size)
             continue;
-        if (n > pe->size - at)
-            n = pe->size - at;
-        if (va >= pe->size_of_image)
-            continue;
-        if (n > pe->size_of_image - va)
-            n = pe->size_of_image - va;
-        memcpy(img + va, pe->data + at, n);
+        if (n > im->file_size - at)
+            n = im->file_size - at;
+        uint64_t s = va > lo ? va : lo, e = va + n < hi ? va + n : hi;
+        if (s < e)
+            memcpy(dst + (s - lo), im->file + at + (s - va), e - s);
     }
-    return img;
 }
 
-/* Base relocations for the image placed at base instead of its own. */
-static void pe_relocate(const pe_file *pe, uint8_t *img, uint64_t base)
+/* Write the bytes of an n-byte value at rva that fall in [lo, lo + PAGE). */
+static void patch(uint8_t *page, uint64_t lo, uint64_t rva, const void *value, unsigned n)
 {
-    uint64_t delta = base - pe->image_base;
-    uint64_t at = pe->reloc_rva, end = (uint64_t)pe->reloc_rva + pe->reloc_size;
-    if (!delta || !pe->reloc_rva || end > pe->size_of_image)
+    const uint8_t *v = value;
+    for (unsigned k = 0; k < n; k++)
+        if (rva + k >= lo && rva + k < lo + PAGE)
+            page[rva + k - lo] = v[k];
+}
+
+static void relocate_page(const dx_image *im, uint64_t lo, uint8_t *page)
+{
+    uint64_t delta = im->base - im->pe.image_base;
+    if (!delta)
         return;
-    while (at + 8 <= end) {
-        uint32_t page = u32(img + at), block = u32(img + at + 4);
-        if (block < 8 || block > end - at)
-            break;
-        for (uint64_t k = 8; k + 2 <= block; k += 2) {
-            uint16_t e = u16(img + at + k);
-            uint64_t rva = (uint64_t)page + (e & 0xfff);
-            if (e >> 12 == 10 && rva + 8 <= pe->size_of_image) {
-                uint64_t v = u64(img + rva) + delta;
-                memcpy(img + rva, &v, 8);
-            } else if (e >> 12 == 3 && rva + 4 <= pe->size_of_image) {
-                uint32_t v = u32(img + rva) + (uint32_t)delta;
-                memcpy(img + rva, &v, 4);
+    for (size_t b = 0; b < im->nblocks; b++) {
+        const reloc_block *rb = &im->blocks[b];
+        if ((uint64_t)rb->page + PAGE + 8 <= lo || rb->page >= lo + PAGE)
+            continue; /* patches nothing here, even straddling */
+        for (uint32_t k = 0; k < rb->count; k++) {
+            uint16_t e = u16(im->file + rb->at + 2ull * k);
+            uint64_t rva = (uint64_t)rb->page + (e & 0xfff);
+            unsigned n = e >> 12 == 10 ? 8 : e >> 12 == 3 ? 4 : 0;
+            if (!n || rva + n <= lo || rva >= lo + PAGE || rva + n > im->pe.size_of_image)
+                continue;
+            uint8_t raw[8];
+            copy_raw(im, rva, rva + n, raw);
+            if (n == 8) {
+                uint64_t v = u64(raw) + delta;
+                patch(page, lo, rva, &v, 8);
+            } else {
+                uint32_t v = u32(raw) + (uint32_t)delta;
+                patch(page, lo, rva, &v, 4);
             }
         }
-        at += block;
     }
+}
+
+static void build_page(dx_image *im, uint64_t p)
+{
+    uint64_t lo = p * PAGE, hi = lo + PAGE < im->pe.size_of_image ? lo + PAGE : im->pe.size_of_image;
+    uint8_t *page = im->img + lo;
+    copy_raw(im, lo, hi, page);
+    relocate_page(im, lo, page);
+    for (size_t i = 0; i < im->nbinds; i++)
+        if (im->binds[i].rva + 8ull > lo && im->binds[i].rva < lo + PAGE)
+            patch(page, lo, im->binds[i].rva, &im->binds[i].value, 8);
+}
+
+void image_ensure(dx_image *im, uint64_t addr, uint64_t len)
+{
+    if (!len || addr < im->base)
+        return;
+    uint64_t first = (addr - im->base) / PAGE, last = (addr - im->base + len - 1) / PAGE;
+    for (uint64_t p = first; p <= last && p * PAGE < im->pe.size_of_image; p++) {
+        if (atomic_load_explicit(&im->ready[p], memory_order_acquire))
+            continue;
+        pthread_mutex_lock(&im->lock);
+        if (!atomic_load_explicit(&im->ready[p], memory_order_relaxed)) {
+            build_page(im, p);
+            atomic_store_explicit(&im->ready[p], 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&im->lock);
+    }
+}
+
+/* The file offset of rva, or 0 if no section holds it in the file. */
+static uint64_t file_offset_of(const pe_file *pe, uint64_t size, uint64_t rva)
+{
+    for (unsigned i = 0; i < pe->nsections; i++) {
+        const uint8_t *sh = pe->sections + 40 * i;
+        uint64_t va = u32(sh + 12), raw = u32(sh + 16), at = u32(sh + 20);
+        if (rva >= va && rva - va < raw && at + (rva - va) < size)
+            return at + (rva - va);
+    }
+    return 0;
+}
+
+/* The base relocation blocks, each checked against the file. */
+static bool index_relocations(dx_image *im)
+{
+    const pe_file *pe = &im->pe;
+    uint64_t at = pe->reloc_rva ? file_offset_of(pe, im->file_size, pe->reloc_rva) : 0;
+    uint64_t end = at + pe->reloc_size;
+    if (!at || end > im->file_size)
+        return true; /* none, or not in the file: nothing to apply */
+    size_t cap = 0;
+    while (at + 8 <= end) {
+        uint32_t page = u32(im->file + at), size = u32(im->file + at + 4);
+        if (size < 8 || size > end - at || page >= pe->size_of_image)
+            break;
+        if (im->nblocks == cap) {
+            cap = cap ? cap * 2 : 64;
+            reloc_block *g = realloc(im->blocks, cap * sizeof *g);
+            if (!g)
+                return false;
+            im->blocks = g;
+        }
+        im->blocks[im->nblocks++] = (reloc_block){page, at + 8, (size - 8) / 2};
+        at += size;
+    }
+    return true;
+}
+
+void image_free(dx_image *im)
+{
+    if (!im)
+        return;
+    if (im->owns_file && im->file)
+        munmap((void *)im->file, im->file_size);
+    if (im->img)
+        munmap(im->img, im->img_size);
+    free((void *)im->ready);
+    free(im->blocks);
+    free(im->binds);
+    pthread_mutex_destroy(&im->lock);
+    free(im);
+}
+
+/* An image of the PE file data (checked by pe_parse) to be laid out at base. */
+static dx_image *image_new(const uint8_t *data, size_t size, const pe_file *pe, uint64_t base, bool owns)
+{
+    dx_image *im = calloc(1, sizeof *im);
+    if (!im)
+        return NULL;
+    im->base = base, im->file = data, im->file_size = size, im->owns_file = owns, im->pe = *pe;
+    pthread_mutex_init(&im->lock, NULL);
+    im->img_size = (pe->size_of_image + PAGE - 1) & ~(PAGE - 1);
+    void *m = mmap(NULL, im->img_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    im->img = m == MAP_FAILED ? NULL : m;
+    im->ready = calloc(im->img_size / PAGE, sizeof *im->ready);
+    if (!im->img || !im->ready || !index_relocations(im)) {
+        im->owns_file = false;
+        image_free(im);
+        return NULL;
+    }
+    return im;
+}
+
+/* Bytes of the image at rva, laid out (NULL past its end). */
+static const uint8_t *image_at(dx_image *im, uint64_t rva, uint64_t len)
+{
+    if (rva > im->pe.size_of_image || len > im->pe.size_of_image - rva)
+        return NULL;
+    image_ensure(im, im->base + rva, len);
+    return im->img + rva;
+}
+
+/* An import bound: into its page if laid out already, and for when it is. */
+static bool set_slot(dx_image *im, uint32_t rva, uint64_t value)
+{
+    pthread_mutex_lock(&im->lock);
+    bool ok = true;
+    if (im->nbinds == im->capbinds) {
+        size_t cap = im->capbinds ? im->capbinds * 2 : 64;
+        bind *g = realloc(im->binds, cap * sizeof *g);
+        ok = g != NULL;
+        if (g)
+            im->binds = g, im->capbinds = cap;
+    }
+    if (ok) {
+        im->binds[im->nbinds++] = (bind){rva, value};
+        for (uint64_t p = rva / PAGE; p <= (rva + 7ull) / PAGE && p * PAGE < im->pe.size_of_image; p++)
+            if (atomic_load_explicit(&im->ready[p], memory_order_relaxed))
+                patch(im->img + p * PAGE, p * PAGE, rva, &value, 8);
+    }
+    pthread_mutex_unlock(&im->lock);
+    return ok;
 }
 
 const char *dx_pe_file_check(const uint8_t *data, size_t size, dx_pe_file_info *out)
@@ -142,10 +314,14 @@ uint8_t *dx_pe_file_layout(const uint8_t *data, size_t size, uint64_t base)
     pe_file pe;
     if (pe_parse(data, size, &pe))
         return NULL;
-    uint8_t *img = pe_layout(&pe);
-    if (img)
-        pe_relocate(&pe, img, base);
-    return img;
+    dx_image *im = image_new(data, size, &pe, base, false);
+    uint8_t *out = im ? malloc(pe.size_of_image) : NULL;
+    if (out) {
+        image_ensure(im, base, pe.size_of_image);
+        memcpy(out, im->img, pe.size_of_image);
+    }
+    image_free(im);
+    return out;
 }
 
 /* A case-insensitive match of name in dir, into out. */
@@ -181,14 +357,14 @@ static bool find_file(const char *entry, const dx_module *m, char *out, size_t o
 
 typedef struct loaded {
     const dx_module *m;
-    pe_file pe;
-    uint8_t *img;
+    dx_image *im;
     char path[4096];
 } loaded;
 
-/* Open path and check it against the module; the image laid out and
- * relocated, or NULL with why in report. */
-static uint8_t *load_one(const dx_module *m, const char *path, dx_buf *report, pe_file *pe_out)
+/* Open path and check it against the module: its image to be laid out at
+ * the module's base, or NULL with why in report. The file stays mapped,
+ * read-only, for as long as the dump is open. */
+static dx_image *load_one(const dx_module *m, const char *path, dx_buf *report)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -205,7 +381,7 @@ static uint8_t *load_one(const dx_module *m, const char *path, dx_buf *report, p
         return NULL;
     }
     pe_file pe;
-    uint8_t *img = NULL;
+    dx_image *im = NULL;
     const char *why = pe_parse(map, (uint64_t)st.st_size, &pe);
     if (why) {
         dx_buf_printf(report, "%s: %s is %s: not used\n", m->basename, path, why);
@@ -216,79 +392,193 @@ static uint8_t *load_one(const dx_module *m, const char *path, dx_buf *report, p
                       "the dump's module has %08X, %x, %x\n",
                       m->basename, path, pe.timestamp, pe.size_of_image, pe.checksum, m->timestamp, m->size,
                       m->checksum);
-    } else if (!(img = pe_layout(&pe))) {
+    } else if (!(im = image_new(map, (size_t)st.st_size, &pe, m->base, true))) {
         dx_buf_printf(report, "%s: out of memory for its image\n", m->basename);
-    } else {
-        pe_relocate(&pe, img, m->base);
-        /* The image's own headers are all the rest needs (imports): the file goes. */
-        pe_parse(img, pe.size_of_image, pe_out);
     }
-    munmap(map, (size_t)st.st_size);
-    return img;
+    if (!im)
+        munmap(map, (size_t)st.st_size);
+    return im;
 }
 
-/* The image's pages that no captured range touches join the memory index. */
-static int add_ranges(dx_dump *d, const dx_module *m, const uint8_t *img)
+/* The whole pages of [lo, hi) that no captured range touches, walking
+ * the sorted ranges: each gap once, however many pages. */
+typedef void (*gap_fn)(void *user, uint64_t lo, uint64_t hi);
+
+static void for_each_gap(const dx_dump *d, uint64_t lo, uint64_t hi, gap_fn fn, void *user)
 {
-    for (uint64_t off = 0; off < m->size; off += PAGE) {
-        uint64_t page = m->base + off, end;
-        const dx_range *next = dx_dump_range_after(d, page);
-        if (dx_dump_range_at(d, page) || (next && next->base < page + PAGE))
-            continue;
-        for (end = page + PAGE; end < m->base + m->size; end += PAGE) {
-            const dx_range *n2 = dx_dump_range_after(d, end);
-            if (dx_dump_range_at(d, end) || (n2 && n2->base < end + PAGE))
-                break;
+    uint64_t cursor = lo;
+    const dx_range *r = dx_dump_range_at(d, lo);
+    if (r)
+        cursor = r->base + r->size;
+    for (r = dx_dump_range_after(d, lo); r && r < d->ranges + d->nranges && r->base < hi && cursor < hi; r++) {
+        uint64_t gap_lo = (cursor + PAGE - 1) & ~(PAGE - 1), gap_hi = r->base & ~(PAGE - 1);
+        if (gap_lo < gap_hi)
+            fn(user, gap_lo, gap_hi);
+        if (r->base + r->size > cursor)
+            cursor = r->base + r->size;
+    }
+    uint64_t gap_lo = (cursor + PAGE - 1) & ~(PAGE - 1);
+    if (gap_lo < hi)
+        fn(user, gap_lo, hi);
+}
+
+typedef struct gaps {
+    memindex_new *v;
+    size_t n, cap;
+    dx_image *im;
+    bool oom, any;
+} gaps;
+
+static void add_gap(void *user, uint64_t lo, uint64_t hi)
+{
+    gaps *g = user;
+    g->any = true;
+    if (!g->im)
+        return;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        memindex_new *v = realloc(g->v, cap * sizeof *v);
+        if (!v) {
+            g->oom = true;
+            return;
         }
-        if (memindex_add(d, page, end - page, img + off) != 0)
-            return -1;
-        off = end - m->base - PAGE;
+        g->v = v, g->cap = cap;
+    }
+    g->v[g->n++] = (memindex_new){lo, hi - lo, g->im->img + (lo - g->im->base), g->im};
+}
+
+/* A NUL-terminated name in the image at rva, into out. */
+static bool name_at(dx_image *im, uint64_t rva, char *out, size_t len)
+{
+    if (rva >= im->pe.size_of_image)
+        return false;
+    uint64_t n = im->pe.size_of_image - rva < len - 1 ? im->pe.size_of_image - rva : len - 1;
+    const uint8_t *c = image_at(im, rva, n);
+    if (!c)
+        return false;
+    memcpy(out, c, n);
+    out[n] = 0;
+    return true;
+}
+
+/* A module's export directory read whole, for binding many imports
+ * without a read per byte of every name compared. */
+typedef struct export_table {
+    const dx_module *m;
+    uint8_t *dir; /* the directory's bytes: [rva, rva + size) */
+    uint32_t rva, size, base, nfuncs, nnames, funcs, names, ords;
+} export_table;
+
+static bool in_dir(const export_table *x, uint64_t rva, uint64_t len)
+{
+    return rva >= x->rva && rva - x->rva <= x->size && len <= x->size - (rva - x->rva);
+}
+
+static bool export_table_load(const dx_dump *d, const dx_module *m, export_table *x)
+{
+    memset(x, 0, sizeof *x);
+    x->m = m;
+    uint64_t nt;
+    uint16_t magic;
+    uint8_t dirent[8];
+    if (!dx_pe_nt_headers(d, m->base, &nt) || dx_dump_read(d, nt + 24, &magic, 2) != 2 ||
+        dx_dump_read(d, nt + 24 + (magic == 0x20b ? 112 : 96), dirent, 8) != 8)
+        return false;
+    x->rva = u32(dirent), x->size = u32(dirent + 4);
+    if (!x->rva || x->size < 40 || x->size > (64u << 20) || !(x->dir = malloc(x->size)) ||
+        dx_dump_read(d, m->base + x->rva, x->dir, x->size) != x->size)
+        return false;
+    x->base = u32(x->dir + 16), x->nfuncs = u32(x->dir + 20), x->nnames = u32(x->dir + 24);
+    x->funcs = u32(x->dir + 28), x->names = u32(x->dir + 32), x->ords = u32(x->dir + 36);
+    return in_dir(x, x->funcs, 4ull * x->nfuncs) && in_dir(x, x->names, 4ull * x->nnames) &&
+           in_dir(x, x->ords, 2ull * x->nnames);
+}
+
+/* The address of export index i; 0 for a forwarder (left to dx_dump_resolve). */
+static uint64_t export_address(const export_table *x, uint32_t i)
+{
+    if (i >= x->nfuncs)
+        return 0;
+    uint32_t rva = u32(x->dir + (x->funcs - x->rva) + 4ull * i);
+    return !rva || in_dir(x, rva, 1) ? 0 : x->m->base + rva;
+}
+
+static uint64_t export_by_name(const export_table *x, const char *name)
+{
+    uint32_t lo = 0, hi = x->nnames;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2, at = u32(x->dir + (x->names - x->rva) + 4ull * mid);
+        if (!in_dir(x, at, 1))
+            return 0; /* names outside the directory: the slow way */
+        const char *s = (const char *)x->dir + (at - x->rva);
+        int cmp = strncmp(s, name, x->size - (at - x->rva));
+        if (!cmp)
+            return export_address(x, u16(x->dir + (x->ords - x->rva) + 2ull * mid));
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return 0;
 }
 
-/* Each IAT slot the image supplies: the import's address in the dump. */
-static void bind_imports(dx_dump *d, const loaded *l, dx_buf *report)
+/* The export tables of the dump's modules, each read once while binding. */
+typedef struct export_cache {
+    export_table *tables; /* per module */
+    bool *tried, *ok;
+} export_cache;
+
+static const export_table *exports_of(const dx_dump *d, export_cache *c, const dx_module *m)
 {
-    const pe_file *pe = &l->pe;
-    uint8_t *img = l->img;
+    size_t i = (size_t)(m - d->modules);
+    if (!c->tried[i])
+        c->ok[i] = export_table_load(d, m, &c->tables[i]), c->tried[i] = true;
+    return c->ok[i] ? &c->tables[i] : NULL;
+}
+
+/* Each IAT slot the image supplies: the import's address in the dump. */
+static void bind_imports(dx_dump *d, const loaded *l, export_cache *cache, dx_buf *report)
+{
+    dx_image *im = l->im;
+    const pe_file *pe = &im->pe;
     size_t unresolved = 0;
     char first[600] = "";
-    for (uint64_t at = pe->import_rva; pe->import_rva && at + 20 <= pe->size_of_image; at += 20) {
-        uint32_t ilt = u32(img + at), name = u32(img + at + 12), iat = u32(img + at + 16);
-        if (!name && !iat)
+    for (uint64_t at = pe->import_rva; pe->import_rva; at += 20) {
+        const uint8_t *desc = image_at(im, at, 20);
+        if (!desc)
             break;
-        if (name >= pe->size_of_image || iat >= pe->size_of_image)
+        uint32_t ilt = u32(desc), name = u32(desc + 12), iat = u32(desc + 16);
+        char dll[256], fn[256];
+        if ((!name && !iat) || !name_at(im, name, dll, sizeof dll))
             break;
-        char dll[256];
-        snprintf(dll, sizeof dll, "%.*s", (int)strnlen((const char *)img + name, pe->size_of_image - name), img + name);
         char *dot = strrchr(dll, '.');
         if (dot && !strcasecmp(dot, ".dll"))
             *dot = 0;
+        const dx_module *target = dx_dump_find_module(d, dll);
+        const export_table *x = target ? exports_of(d, cache, target) : NULL;
         uint64_t lookup = ilt ? ilt : iat;
-        for (uint64_t k = 0; lookup + 8 * k + 8 <= pe->size_of_image && iat + 8 * k + 8 <= pe->size_of_image; k++) {
-            uint64_t thunk = u64(img + lookup + 8 * k);
-            if (!thunk)
+        for (uint64_t k = 0; k < 0x10000; k++) {
+            const uint8_t *t = image_at(im, lookup + 8 * k, 8);
+            uint64_t thunk = t ? u64(t) : 0;
+            if (!thunk || !image_at(im, iat + 8 * k, 8))
                 break;
             uint64_t slot = l->m->base + iat + 8 * k;
-            if (dx_dump_range_bytes_at(d, slot) != img + iat + 8 * k)
+            const dx_range *r = dx_dump_range_at(d, slot);
+            if (!r || !dx_dump_range_from_file(d, r))
                 continue; /* the dump holds this slot: its bytes win */
             char expr[600], err[DX_ERRLEN];
             if (thunk >> 63)
                 snprintf(expr, sizeof expr, "%s!#%u", dll, (unsigned)(thunk & 0xffff));
-            else if ((thunk & 0x7fffffff) + 2 < pe->size_of_image)
-                snprintf(expr, sizeof expr, "%s!%.*s", dll,
-                         (int)strnlen((const char *)img + (thunk & 0x7fffffff) + 2,
-                                      pe->size_of_image - (thunk & 0x7fffffff) - 2),
-                         img + (thunk & 0x7fffffff) + 2);
+            else if (name_at(im, (thunk & 0x7fffffff) + 2, fn, sizeof fn))
+                snprintf(expr, sizeof expr, "%s!%s", dll, fn);
             else
                 continue;
-            uint64_t addr;
-            if (dx_dump_resolve(d, expr, &addr, err, sizeof err) == 0) {
-                memcpy(img + iat + 8 * k, &addr, 8);
-            } else if (!unresolved++) {
+            uint64_t addr = !x ? 0 : thunk >> 63 ? export_address(x, (uint32_t)((thunk & 0xffff) - x->base))
+                                                 : export_by_name(x, fn);
+            if (addr || dx_dump_resolve(d, expr, &addr, err, sizeof err) == 0)
+                set_slot(im, (uint32_t)(iat + 8 * k), addr);
+            else if (!unresolved++)
                 snprintf(first, sizeof first, "%s", expr);
-            }
         }
     }
     if (unresolved)
@@ -309,7 +599,7 @@ static void make_tebs(dx_dump *d, dx_buf *report)
             d->nsynth >= sizeof d->synth / sizeof d->synth[0])
             continue;
         uint8_t *teb = calloc(1, TEB_BYTES);
-        if (!teb || memindex_add(d, t->teb, TEB_BYTES, teb) != 0) {
+        if (!teb || memindex_add(d, t->teb, TEB_BYTES, teb, NULL) != 0) {
             free(teb);
             continue;
         }
@@ -328,6 +618,21 @@ static void make_tebs(dx_dump *d, dx_buf *report)
 
 bool dx_dump_images_asked(const dx_dump *d) { return d->images_asked; }
 
+static int by_gap_base(const void *a, const void *b)
+{
+    const memindex_new *x = a, *y = b;
+    return x->base < y->base ? -1 : x->base > y->base;
+}
+
+/* Some page of the module's image is not in the dump (a full dump's
+ * paged-out code, a small dump's everything). */
+static bool has_gaps(const dx_dump *d, const dx_module *m)
+{
+    gaps g = {0};
+    for_each_gap(d, m->base, m->base + m->size, add_gap, &g);
+    return g.any;
+}
+
 int dx_dump_add_images(dx_dump *d, const char *path, dx_buf *report)
 {
     d->images_asked = true;
@@ -338,7 +643,7 @@ int dx_dump_add_images(dx_dump *d, const char *path, dx_buf *report)
         return -1;
     for (size_t i = 0; i < d->nmodules; i++) {
         const dx_module *m = &d->modules[i];
-        if (dx_module_has_code(d, m) || d->module_files[i])
+        if (!has_gaps(d, m) || d->module_files[i])
             continue;
         char file[4096] = "";
         bool found = false;
@@ -351,10 +656,9 @@ int dx_dump_add_images(dx_dump *d, const char *path, dx_buf *report)
             if (!strncasecmp(entry, "srv*", 4) || !strncasecmp(entry, "cache*", 6) || !strncasecmp(entry, "symsrv*", 7))
                 continue; /* symbol servers: the layer above fetches into a folder (dx_dump_add_images again) */
             if (entry[0] && find_file(entry, m, file, sizeof file)) {
-                pe_file pe;
-                uint8_t *img = load_one(m, file, report, &pe);
-                if (img) {
-                    got[n] = (loaded){m, pe, img, ""};
+                dx_image *im = load_one(m, file, report);
+                if (im) {
+                    got[n] = (loaded){m, im, ""};
                     snprintf(got[n++].path, sizeof got[0].path, "%s", file);
                     found = true;
                 }
@@ -363,21 +667,36 @@ int dx_dump_add_images(dx_dump *d, const char *path, dx_buf *report)
         if (!found)
             dx_buf_printf(report, "%s: no file in the image path\n", m->basename);
     }
+    gaps g = {0};
     for (size_t k = 0; k < n; k++) {
         size_t i = (size_t)(got[k].m - d->modules);
-        if (add_ranges(d, got[k].m, got[k].img) != 0) {
-            dx_buf_printf(report, "%s: out of memory for its ranges\n", got[k].m->basename);
-            free(got[k].img);
-            got[k].img = NULL;
-            continue;
-        }
-        d->module_files[i] = got[k].img;
+        d->module_files[i] = got[k].im; /* freed with the dump */
+        g.im = got[k].im;
+        for_each_gap(d, got[k].m->base, got[k].m->base + got[k].m->size, add_gap, &g);
+    }
+    /* Modules do not overlap: their gaps, module by module, are sorted if the modules are. */
+    qsort(g.v, g.n, sizeof *g.v, by_gap_base);
+    if (g.oom || memindex_add_many(d, g.v, g.n) != 0) {
+        dx_buf_printf(report, "out of memory for the images' ranges: none used\n");
+        for (size_t k = 0; k < n; k++)
+            got[k].im = NULL;
+    }
+    free(g.v);
+    for (size_t k = 0; k < n && got[k].im; k++) {
+        size_t i = (size_t)(got[k].m - d->modules);
         d->module_paths[i] = strdup(got[k].path);
         dx_buf_printf(report, "%s: image from %s\n", got[k].m->basename, got[k].path);
     }
-    for (size_t k = 0; k < n; k++)
-        if (got[k].img)
-            bind_imports(d, &got[k], report);
+    export_cache cache = {calloc(d->nmodules + 1, sizeof *cache.tables), calloc(d->nmodules + 1, 1),
+                          calloc(d->nmodules + 1, 1)};
+    for (size_t k = 0; k < n && cache.tables && cache.tried && cache.ok; k++)
+        if (got[k].im)
+            bind_imports(d, &got[k], &cache, report);
+    for (size_t i = 0; cache.tables && i < d->nmodules; i++)
+        free(cache.tables[i].dir);
+    free(cache.tables);
+    free(cache.tried);
+    free(cache.ok);
     free(got);
     return 0;
 }

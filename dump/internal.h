@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+typedef struct dx_image dx_image;
+
 struct dx_dump {
     char *path;
     const uint8_t *map;
@@ -37,8 +39,9 @@ struct dx_dump {
     /* Where each range's bytes are: NULL in the dump's file (file_offset),
      * else an image laid out from a PE file (images.c). */
     const uint8_t **range_src;
+    struct dx_image **range_image; /* the image laid out page by page behind it, or NULL */
     size_t capranges;
-    uint8_t **module_files; /* per module: its image from a file, or NULL */
+    struct dx_image **module_files; /* per module: its image from a file, or NULL */
     char **module_paths;    /* and that file's path */
     bool images_asked;
     uint8_t *synth[64];     /* TEBs made for threads whose TEB the dump lacks */
@@ -81,6 +84,16 @@ void streams_annotate(dx_dump *d, uint32_t type, span s);
 bool streams_known(uint32_t type); /* a stream type this reader parses */
 int memindex_build(dx_dump *d, char *err, size_t errlen);
 /* A range whose bytes are at src (an image's), in a gap of the index. */
-int memindex_add(dx_dump *d, uint64_t base, uint64_t size, const uint8_t *src);
+int memindex_add(dx_dump *d, uint64_t base, uint64_t size, const uint8_t *src, struct dx_image *image);
+typedef struct memindex_new {
+    uint64_t base, size;
+    const uint8_t *src;
+    struct dx_image *image;
+} memindex_new;
+int memindex_add_many(dx_dump *d, const memindex_new *add, size_t n); /* add sorted, in gaps */
+/* images.c: lay out, once, an image's pages of [addr, addr + len) before
+ * they are read (from any thread: the dump is shared). */
+void image_ensure(struct dx_image *img, uint64_t addr, uint64_t len);
+void image_free(struct dx_image *img);
 
 #endif

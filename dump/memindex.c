@@ -49,27 +49,74 @@ int memindex_build(dx_dump *d, char *err, size_t errlen)
     return 0;
 }
 
-int memindex_add(dx_dump *d, uint64_t base, uint64_t size, const uint8_t *src)
+static bool grow_ranges(dx_dump *d)
 {
-    if (d->nranges == d->capranges || !d->range_src) {
-        size_t cap = d->capranges * 2 + 16;
-        dx_range *r = realloc(d->ranges, cap * sizeof *r);
-        if (!r)
-            return -1;
-        d->ranges = r;
-        const uint8_t **s = realloc(d->range_src, cap * sizeof *s);
-        if (!s)
-            return -1;
-        if (!d->range_src)
-            memset(s, 0, cap * sizeof *s);
-        d->range_src = s;
-        d->capranges = cap;
+    bool fresh = !d->range_src;
+    size_t cap = d->capranges * 2 + 16;
+    dx_range *r = realloc(d->ranges, cap * sizeof *r);
+    if (!r)
+        return false;
+    d->ranges = r;
+    const uint8_t **s = realloc(d->range_src, cap * sizeof *s);
+    if (!s)
+        return false;
+    d->range_src = s;
+    struct dx_image **im = realloc(d->range_image, cap * sizeof *im);
+    if (!im)
+        return false;
+    d->range_image = im;
+    if (fresh) {
+        memset(d->range_src, 0, cap * sizeof *d->range_src);
+        memset(d->range_image, 0, cap * sizeof *d->range_image);
     }
-    size_t i = (size_t)(floor_index(d, base) + 1);
-    memmove(&d->ranges[i + 1], &d->ranges[i], (d->nranges - i) * sizeof *d->ranges);
-    memmove(&d->range_src[i + 1], &d->range_src[i], (d->nranges - i) * sizeof *d->range_src);
+    d->capranges = cap;
+    return true;
+}
+
+/* Many new ranges, sorted and in gaps of the index, in one merge. */
+int memindex_add_many(dx_dump *d, const memindex_new *add, size_t n)
+{
+    if (!n)
+        return 0;
+    size_t total = d->nranges + n;
+    dx_range *r = malloc(total * sizeof *r);
+    const uint8_t **src = malloc(total * sizeof *src);
+    struct dx_image **img = malloc(total * sizeof *img);
+    if (!r || !src || !img) {
+        free(r), free(src), free(img);
+        return -1;
+    }
+    size_t i = 0, k = 0, o = 0;
+    while (i < d->nranges || k < n) {
+        if (k == n || (i < d->nranges && d->ranges[i].base < add[k].base)) {
+            r[o] = d->ranges[i];
+            src[o] = d->range_src ? d->range_src[i] : NULL;
+            img[o++] = d->range_image ? d->range_image[i] : NULL;
+            i++;
+        } else {
+            r[o] = (dx_range){add[k].base, add[k].size, 0};
+            src[o] = add[k].src;
+            img[o++] = add[k].image;
+            k++;
+        }
+    }
+    free(d->ranges), free(d->range_src), free(d->range_image);
+    d->ranges = r, d->range_src = src, d->range_image = img;
+    d->nranges = d->capranges = total;
+    return 0;
+}
+
+int memindex_add(dx_dump *d, uint64_t base, uint64_t size, const uint8_t *src, struct dx_image *image)
+{
+    if ((d->nranges == d->capranges || !d->range_src) && !grow_ranges(d))
+        return -1;
+    size_t i = (size_t)(floor_index(d, base) + 1), move = d->nranges - i;
+    memmove(&d->ranges[i + 1], &d->ranges[i], move * sizeof *d->ranges);
+    memmove(&d->range_src[i + 1], &d->range_src[i], move * sizeof *d->range_src);
+    memmove(&d->range_image[i + 1], &d->range_image[i], move * sizeof *d->range_image);
     d->ranges[i] = (dx_range){base, size, 0};
     d->range_src[i] = src;
+    d->range_image[i] = image;
     d->nranges++;
     return 0;
 }
@@ -108,10 +155,19 @@ const uint8_t *dx_dump_range_bytes(const dx_dump *d, const dx_range *r)
     return src ? src : d->map + r->file_offset;
 }
 
+/* The bytes of [r->base + off, + n), laid out first if an image's. */
+static const uint8_t *range_bytes(const dx_dump *d, const dx_range *r, uint64_t off, uint64_t n)
+{
+    size_t i = (size_t)(r - d->ranges);
+    if (d->range_image && d->range_image[i])
+        image_ensure(d->range_image[i], r->base + off, n);
+    return dx_dump_range_bytes(d, r) + off;
+}
+
 const uint8_t *dx_dump_range_bytes_at(const dx_dump *d, uint64_t addr)
 {
     const dx_range *r = dx_dump_range_at(d, addr);
-    return r ? dx_dump_range_bytes(d, r) + (addr - r->base) : NULL;
+    return r ? range_bytes(d, r, addr - r->base, 8) : NULL;
 }
 
 bool dx_dump_range_from_file(const dx_dump *d, const dx_range *r)
@@ -130,7 +186,7 @@ size_t dx_dump_read(const dx_dump *d, uint64_t addr, void *buf, size_t len)
         uint64_t n = r->size - off;
         if (n > len - done)
             n = len - done;
-        memcpy((uint8_t *)buf + done, dx_dump_range_bytes(d, r) + off, n);
+        memcpy((uint8_t *)buf + done, range_bytes(d, r, off, n), n);
         done += n;
     }
     return done;

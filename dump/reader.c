@@ -190,9 +190,10 @@ void dx_dump_close(dx_dump *d)
     free(d->ranges);
     free(d->range_src);
     for (size_t i = 0; d->module_files && i < d->nmodules; i++) {
-        free(d->module_files[i]);
+        image_free(d->module_files[i]);
         free(d->module_paths[i]);
     }
+    free(d->range_image);
     for (size_t i = 0; i < d->nsynth; i++)
         free(d->synth[i]);
     free(d->module_files);
