@@ -674,8 +674,8 @@ int dx_dump_add_images(dx_dump *d, const char *path, dx_buf *report)
         g.im = got[k].im;
         for_each_gap(d, got[k].m->base, got[k].m->base + got[k].m->size, add_gap, &g);
     }
-    /* Modules do not overlap: their gaps, module by module, are sorted if the modules are. */
-    qsort(g.v, g.n, sizeof *g.v, by_gap_base);
+    if (g.n)
+        qsort(g.v, g.n, sizeof *g.v, by_gap_base); /* modules come in the dump's order, not by address */
     if (g.oom || memindex_add_many(d, g.v, g.n) != 0) {
         dx_buf_printf(report, "out of memory for the images' ranges: none used\n");
         for (size_t k = 0; k < n; k++)
