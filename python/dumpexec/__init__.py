@@ -15,7 +15,7 @@ system's library path.
 from __future__ import annotations
 
 import os
-from typing import Union
+from typing import Optional, Union
 
 from ._dump import Dump, DumpExecError, ExceptionInfo, Module, Region, System, Thread
 from ._lib import LibraryError, lib
@@ -28,6 +28,8 @@ __all__ = ["open", "Dump", "Session", "Result", "Stop", "Stopped", "DumpExecErro
            "interrupt_all"]
 
 
-def open(path: Union[str, os.PathLike]) -> Dump:  # noqa: A001 - the natural name, as in io.open
-    """Open a minidump read-only; a context manager."""
-    return Dump(path)
+def open(path: Union[str, os.PathLike], images: Optional[str] = None) -> Dump:  # noqa: A001 - as io.open
+    """Open a minidump read-only; a context manager. images: where the modules' PE files are for
+    what the dump lacks (a small dump's code), as `dump_exec --images`: ';'-separated folders and
+    symbol stores (srv* entries are fetched by the dump_exec command, not here)."""
+    return Dump(path, images)

@@ -102,12 +102,18 @@ class Dump:
     MemoryInfoList (VirtualQuery's view; empty when the dump has none);
     ranges the (base, size) of the memory it captured."""
 
-    def __init__(self, path: Union[str, os.PathLike]):
+    def __init__(self, path: Union[str, os.PathLike], images: Optional[str] = None):
         handle = ctypes.c_void_p()
         err = _err()
         if lib.dx_dump_open(os.fsencode(path), ctypes.byref(handle), err, len(err)) != 0:
             raise DumpExecError(err.value.decode("utf-8", "replace"))
         self._d = handle.value
+        self.images_report = ""  # what images= found, refused or missed, one line each
+        if images:
+            b = _lib.Buf()
+            lib.dx_dump_add_images(self._d, os.fsencode(images), ctypes.byref(b))
+            self.images_report = ctypes.string_at(b.data, b.len).decode("utf-8", "replace") if b.data else ""
+            lib.dx_buf_free(ctypes.byref(b))
         self._closing = False
         self._sessions: "weakref.WeakSet" = weakref.WeakSet()
         self._resolved: dict[str, int] = {}

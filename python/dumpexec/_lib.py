@@ -132,6 +132,7 @@ PROTOTYPES = [
     ("dx_dump_symbolize", None, [D, u64, c_char_p, c_size_t]),
     ("dx_exception_name", c_char_p, [u32]),
     ("dx_describe_all", None, [D, POINTER(Buf)]),
+    ("dx_dump_add_images", c_int, [D, c_char_p, POINTER(Buf)]),
     ("dx_buf_free", None, [POINTER(Buf)]),
     ("dx_exec_new", c_int, [D, POINTER(ExecOptions), POINTER(c_void_p), E, N]),
     ("dx_exec_free", None, [P]),

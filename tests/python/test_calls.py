@@ -94,3 +94,21 @@ def test_registers_come_back_after_a_call(session):
     before = session.regs.dict()
     session.call("testprog!add2", 3, 5)
     assert session.regs.dict() == before
+
+
+WINE = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
+
+
+@pytest.mark.skipif(not os.path.exists(WINE + "/kernel32.dll"), reason="Debian's libwine is not installed")
+def test_a_small_dump_runs_with_images(tmp_path, full_path):
+    """images= gives the MiniDumpNormal fixture its modules' code, as `dump_exec --images` does."""
+    import shutil
+    from conftest import FIXTURES_SRC
+    shutil.copy(FIXTURES_SRC / "testprog.exe", tmp_path)
+    for name in ("ntdll.dll", "kernel32.dll", "kernelbase.dll", "msvcrt.dll"):
+        shutil.copy(os.path.join(WINE, name), tmp_path)
+    with dumpexec.open(full_path.parent / "testprog_normal.dmp", images=str(tmp_path)) as d:
+        assert "kernel32.dll: image from" in d.images_report
+        s = d.session()
+        assert s.call("kernel32!lstrlenA", "hello").rax == 5
+        assert s.call("testprog!fib", 10).rax == 55
