@@ -109,11 +109,13 @@ struct dx_image {
     size_t nbinds, capbinds;
 };
 
-/* The file's raw bytes of [lo, hi) as the loader places them, into dst. */
-static void copy_raw(const dx_image *im, uint64_t lo, uint64_t hi, uint8_t *dst)
+/* The file's raw bytes of [lo, hi) as the loader places them, into dst
+ * (zeroed first unless it is: a fresh page of the image is). */
+static void copy_raw(const dx_image *im, uint64_t lo, uint64_t hi, uint8_t *dst, bool zeroed)
 {
     const pe_file *pe = &im->pe;
-    memset(dst, 0, hi - lo);
+    if (!zeroed)
+        memset(dst, 0, hi - lo);
     uint64_t hdr = pe->size_of_headers < im->file_size ? pe->size_of_headers : im->file_size;
     if (lo < hdr)
         memcpy(dst, im->file + lo, (hi < hdr ? hi : hdr) - lo);
@@ -156,7 +158,7 @@ static void relocate_page(const dx_image *im, uint64_t lo, uint8_t *page)
             if (!n || rva + n <= lo || rva >= lo + PAGE || rva + n > im->pe.size_of_image)
                 continue;
             uint8_t raw[8];
-            copy_raw(im, rva, rva + n, raw);
+            copy_raw(im, rva, rva + n, raw, false);
             if (n == 8) {
                 uint64_t v = u64(raw) + delta;
                 patch(page, lo, rva, &v, 8);
@@ -172,7 +174,7 @@ static void build_page(dx_image *im, uint64_t p)
 {
     uint64_t lo = p * PAGE, hi = lo + PAGE < im->pe.size_of_image ? lo + PAGE : im->pe.size_of_image;
     uint8_t *page = im->img + lo;
-    copy_raw(im, lo, hi, page);
+    copy_raw(im, lo, hi, page, true);
     relocate_page(im, lo, page);
     for (size_t i = 0; i < im->nbinds; i++)
         if (im->binds[i].rva + 8ull > lo && im->binds[i].rva < lo + PAGE)
