@@ -10,6 +10,7 @@
 #include "describe.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,51 @@
 #define CONNECT_TIMEOUT_S 5L
 #define STALL_S 10L        /* a transfer slower than 1 KiB/s for this long ends */
 #define PROGRESS_BYTES (1 << 20)
+
+/* libcurl is opened when an image path names a server: linked in, it and
+ * its TLS libraries would cost every server process 5 MiB at start. */
+typedef struct curl_api {
+    void *so;
+    CURLcode (*global_init)(long);
+    void (*global_cleanup)(void);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_cleanup)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+} curl_api;
+
+static bool curl_open(curl_api *c)
+{
+    memset(c, 0, sizeof *c);
+    if (!(c->so = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL)))
+        return false;
+    *(void **)&c->global_init = dlsym(c->so, "curl_global_init");
+    *(void **)&c->global_cleanup = dlsym(c->so, "curl_global_cleanup");
+    *(void **)&c->easy_init = dlsym(c->so, "curl_easy_init");
+    *(void **)&c->easy_setopt = dlsym(c->so, "curl_easy_setopt");
+    *(void **)&c->easy_perform = dlsym(c->so, "curl_easy_perform");
+    *(void **)&c->easy_getinfo = dlsym(c->so, "curl_easy_getinfo");
+    *(void **)&c->easy_cleanup = dlsym(c->so, "curl_easy_cleanup");
+    *(void **)&c->easy_strerror = dlsym(c->so, "curl_easy_strerror");
+    bool ok = c->global_init && c->global_cleanup && c->easy_init && c->easy_setopt && c->easy_perform &&
+              c->easy_getinfo && c->easy_cleanup && c->easy_strerror && c->global_init(CURL_GLOBAL_DEFAULT) == 0;
+    if (!ok) {
+        dlclose(c->so);
+        c->so = NULL;
+    }
+    return ok;
+}
+
+static void curl_close(curl_api *c)
+{
+    if (c->so) {
+        c->global_cleanup();
+        dlclose(c->so);
+    }
+    c->so = NULL;
+}
 
 static int mkdirs(const char *path)
 {
@@ -56,7 +102,7 @@ static int on_progress(void *user, curl_off_t total, curl_off_t now, curl_off_t 
 }
 
 /* url into path (through path.part); 0, or -1 with why in report. */
-static int fetch(const char *url, const char *path, const char *name, dx_buf *report)
+static int fetch(const curl_api *api, const char *url, const char *path, const char *name, dx_buf *report)
 {
     char part[4096];
     FILE *out = snprintf(part, sizeof part, "%s.part", path) < (int)sizeof part ? fopen(part, "wb") : NULL;
@@ -64,33 +110,33 @@ static int fetch(const char *url, const char *path, const char *name, dx_buf *re
         dx_buf_printf(report, "%s: cannot write %s\n", name, part);
         return -1;
     }
-    CURL *c = curl_easy_init();
+    CURL *c = api->easy_init();
     progress p = {name, 0, false};
     char curl_err[CURL_ERROR_SIZE] = "";
     long status = 0;
     CURLcode rc = CURLE_FAILED_INIT;
     if (c) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STALL_S);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "Microsoft-Symbol-Server/10.0.0.0 (dump_exec)");
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &p);
-        rc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
+        api->easy_setopt(c, CURLOPT_URL, url);
+        api->easy_setopt(c, CURLOPT_WRITEDATA, out);
+        api->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+        api->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+        api->easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+        api->easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STALL_S);
+        api->easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+        api->easy_setopt(c, CURLOPT_USERAGENT, "Microsoft-Symbol-Server/10.0.0.0 (dump_exec)");
+        api->easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        api->easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        api->easy_setopt(c, CURLOPT_XFERINFODATA, &p);
+        rc = api->easy_perform(c);
+        api->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        api->easy_cleanup(c);
     }
     if (p.shown)
         fprintf(stderr, "\n");
     bool ok = fclose(out) == 0 && rc == CURLE_OK && status == 200;
     if (!ok) {
         if (rc != CURLE_OK)
-            dx_buf_printf(report, "%s: %s: %s\n", name, url, curl_err[0] ? curl_err : curl_easy_strerror(rc));
+            dx_buf_printf(report, "%s: %s: %s\n", name, url, curl_err[0] ? curl_err : api->easy_strerror(rc));
         else
             dx_buf_printf(report, "%s: %s: HTTP %ld\n", name, url, status);
         unlink(part);
@@ -111,7 +157,7 @@ static bool is_pe(const char *path)
     return n >= 0x40 && head[0] == 'M' && head[1] == 'Z';
 }
 
-static void fetch_modules(const dx_dump *d, const char *cache, const char *url, dx_buf *report)
+static void fetch_modules(const curl_api *api, const dx_dump *d, const char *cache, const char *url, dx_buf *report)
 {
     for (size_t i = 0; i < dx_dump_module_count(d); i++) {
         const dx_module *m = dx_dump_module(d, i);
@@ -129,7 +175,7 @@ static void fetch_modules(const dx_dump *d, const char *cache, const char *url, 
             dx_buf_printf(report, "%s: cannot make the cache folder %s\n", m->basename, dir);
             continue;
         }
-        if (fetch(where, path, m->basename, report) == 0 && !is_pe(path)) {
+        if (fetch(api, where, path, m->basename, report) == 0 && !is_pe(path)) {
             dx_buf_printf(report, "%s: %s did not send a PE file: not kept\n", m->basename, where);
             unlink(path);
         }
@@ -148,7 +194,8 @@ static void default_cache(char *out, size_t len)
 char *dx_symsrv_resolve(const dx_dump *d, const char *path, dx_buf *report)
 {
     dx_buf out = {0};
-    bool curl_ready = false;
+    curl_api api = {0};
+    bool curl_tried = false;
     for (const char *p = path; p && *p;) {
         const char *semi = strchr(p, ';');
         size_t len = semi ? (size_t)(semi - p) : strlen(p);
@@ -182,18 +229,15 @@ char *dx_symsrv_resolve(const dx_dump *d, const char *path, dx_buf *report)
             url = base_url;
         }
         if (url && *url) {
-            if (!curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-                dx_buf_printf(report, "cannot start libcurl: symbol servers skipped\n");
-                url = NULL;
-            }
-            curl_ready = true;
-            if (url)
-                fetch_modules(d, cache, url, report);
+            if (!curl_tried && !curl_open(&api))
+                dx_buf_printf(report, "cannot load libcurl (libcurl.so.4): symbol servers skipped\n");
+            curl_tried = true;
+            if (api.so)
+                fetch_modules(&api, d, cache, url, report);
         }
         dx_buf_printf(&out, "%s%s", out.len ? ";" : "", cache);
     }
-    if (curl_ready)
-        curl_global_cleanup();
+    curl_close(&api);
     char *s = strdup(dx_buf_str(&out));
     dx_buf_free(&out);
     return s;
