@@ -149,7 +149,7 @@ const dx_range *dx_dump_range_after(const dx_dump *d, uint64_t addr)
     return i < d->nranges ? &d->ranges[i] : NULL;
 }
 
-const uint8_t *dx_dump_range_bytes(const dx_dump *d, const dx_range *r)
+static const uint8_t *raw_bytes(const dx_dump *d, const dx_range *r)
 {
     const uint8_t *src = d->range_src ? d->range_src[r - d->ranges] : NULL;
     return src ? src : d->map + r->file_offset;
@@ -161,8 +161,10 @@ static const uint8_t *range_bytes(const dx_dump *d, const dx_range *r, uint64_t 
     size_t i = (size_t)(r - d->ranges);
     if (d->range_image && d->range_image[i])
         image_ensure(d->range_image[i], r->base + off, n);
-    return dx_dump_range_bytes(d, r) + off;
+    return raw_bytes(d, r) + off;
 }
+
+const uint8_t *dx_dump_range_bytes(const dx_dump *d, const dx_range *r) { return range_bytes(d, r, 0, r->size); }
 
 const uint8_t *dx_dump_range_bytes_at(const dx_dump *d, uint64_t addr)
 {
