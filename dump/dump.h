@@ -190,6 +190,8 @@ uint8_t *dx_pe_file_layout(const uint8_t *data, size_t size, uint64_t base);
 bool dx_dump_module_from_file(const dx_dump *d, const dx_module *m);
 const char *dx_dump_module_file(const dx_dump *d, const dx_module *m); /* its path, or NULL */
 bool dx_dump_images_asked(const dx_dump *d); /* dx_dump_add_images was called */
+/* name can be a file's name: not empty, no folder, not . or .. (module names come from the dump). */
+bool dx_safe_file_name(const char *name);
 uint64_t dx_dump_memory_bytes(const dx_dump *d);
 
 /* Copy captured memory. Returns the number of bytes copied from addr on

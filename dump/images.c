@@ -342,8 +342,16 @@ static bool find_in(const char *dir, const char *name, char *out, size_t outlen)
 
 /* The module's file in one path entry: a symbol store's
  * name/TTTTTTTTSSSS/name first, then a plain folder's name. */
+/* A module's name as a file name: the dump's, which must name no folder. */
+static bool safe_name(const char *name)
+{
+    return name && *name && strcmp(name, ".") && strcmp(name, "..") && !strchr(name, '/') && !strchr(name, '\\');
+}
+
 static bool find_file(const char *entry, const dx_module *m, char *out, size_t outlen)
 {
+    if (!safe_name(m->basename))
+        return false;
     char dir[4096], key[32];
     snprintf(key, sizeof key, "%08X%x", m->timestamp, m->size);
     if (find_in(entry, m->basename, dir, sizeof dir)) {
@@ -513,7 +521,10 @@ static uint64_t export_by_name(const export_table *x, const char *name)
         if (!in_dir(x, at, 1))
             return 0; /* names outside the directory: the slow way */
         const char *s = (const char *)x->dir + (at - x->rva);
-        int cmp = strncmp(s, name, x->size - (at - x->rva));
+        size_t room = x->size - (at - x->rva);
+        if (!memchr(s, 0, room))
+            return 0; /* a name running off the directory: the slow way */
+        int cmp = strcmp(s, name);
         if (!cmp)
             return export_address(x, u16(x->dir + (x->ords - x->rva) + 2ull * mid));
         if (cmp < 0)
@@ -545,7 +556,11 @@ static void bind_imports(dx_dump *d, const loaded *l, export_cache *cache, dx_bu
     const pe_file *pe = &im->pe;
     size_t unresolved = 0;
     char first[600] = "";
-    for (uint64_t at = pe->import_rva; pe->import_rva; at += 20) {
+    /* A hostile file may repeat descriptors and tables: the walk ends at
+     * the directory's size, and the binds at one per 8 bytes of image. */
+    uint64_t end = pe->import_size ? (uint64_t)pe->import_rva + pe->import_size : pe->size_of_image;
+    size_t max_binds = pe->size_of_image / 8 + 16;
+    for (uint64_t at = pe->import_rva; pe->import_rva && at + 20 <= end && im->nbinds < max_binds; at += 20) {
         const uint8_t *desc = image_at(im, at, 20);
         if (!desc)
             break;
@@ -559,7 +574,7 @@ static void bind_imports(dx_dump *d, const loaded *l, export_cache *cache, dx_bu
         const dx_module *target = dx_dump_find_module(d, dll);
         const export_table *x = target ? exports_of(d, cache, target) : NULL;
         uint64_t lookup = ilt ? ilt : iat;
-        for (uint64_t k = 0; k < 0x10000; k++) {
+        for (uint64_t k = 0; k < 0x10000 && im->nbinds < max_binds; k++) {
             const uint8_t *t = image_at(im, lookup + 8 * k, 8);
             uint64_t thunk = t ? u64(t) : 0;
             if (!thunk || !image_at(im, iat + 8 * k, 8))
@@ -577,8 +592,9 @@ static void bind_imports(dx_dump *d, const loaded *l, export_cache *cache, dx_bu
                 continue;
             uint64_t addr = !x ? 0 : thunk >> 63 ? export_address(x, (uint32_t)((thunk & 0xffff) - x->base))
                                                  : export_by_name(x, fn);
-            if (addr || dx_dump_resolve(d, expr, &addr, err, sizeof err) == 0)
-                set_slot(im, (uint32_t)(iat + 8 * k), addr);
+            if ((addr || dx_dump_resolve(d, expr, &addr, err, sizeof err) == 0) &&
+                !set_slot(im, (uint32_t)(iat + 8 * k), addr))
+                return; /* out of memory: the rest stays unbound */
             else if (!unresolved++)
                 snprintf(first, sizeof first, "%s", expr);
         }
@@ -619,6 +635,7 @@ static void make_tebs(dx_dump *d, dx_buf *report)
 }
 
 bool dx_dump_images_asked(const dx_dump *d) { return d->images_asked; }
+bool dx_safe_file_name(const char *name) { return safe_name(name); }
 
 static int by_gap_base(const void *a, const void *b)
 {
@@ -659,6 +676,13 @@ int dx_dump_add_images(dx_dump *d, const char *path, dx_buf *report)
                 continue; /* symbol servers: the layer above fetches into a folder (dx_dump_add_images again) */
             if (entry[0] && find_file(entry, m, file, sizeof file)) {
                 dx_image *im = load_one(m, file, report);
+                for (size_t k = 0; im && k < n; k++)
+                    if (got[k].m->base < m->base + m->size && m->base < got[k].m->base + got[k].m->size) {
+                        dx_buf_printf(report, "%s: overlaps %s in the dump: its image is not used\n", m->basename,
+                                      got[k].m->basename);
+                        image_free(im);
+                        im = NULL;
+                    }
                 if (im) {
                     got[n] = (loaded){m, im, ""};
                     snprintf(got[n++].path, sizeof got[0].path, "%s", file);

@@ -49,26 +49,28 @@ int memindex_build(dx_dump *d, char *err, size_t errlen)
     return 0;
 }
 
+/* Room for one more range in the three arrays. Each new array is zeroed
+ * whole (the dump's own ranges have no image), each grown one from where
+ * it was, so a failure half-way leaves nothing uninitialised. */
 static bool grow_ranges(dx_dump *d)
 {
-    bool fresh = !d->range_src;
-    size_t cap = d->capranges * 2 + 16;
+    size_t old = d->capranges, cap = old * 2 + 16;
     dx_range *r = realloc(d->ranges, cap * sizeof *r);
     if (!r)
         return false;
     d->ranges = r;
+    size_t from = d->range_src ? old : 0;
     const uint8_t **s = realloc(d->range_src, cap * sizeof *s);
     if (!s)
         return false;
+    memset(s + from, 0, (cap - from) * sizeof *s);
     d->range_src = s;
+    from = d->range_image ? old : 0;
     struct dx_image **im = realloc(d->range_image, cap * sizeof *im);
     if (!im)
         return false;
+    memset(im + from, 0, (cap - from) * sizeof *im);
     d->range_image = im;
-    if (fresh) {
-        memset(d->range_src, 0, cap * sizeof *d->range_src);
-        memset(d->range_image, 0, cap * sizeof *d->range_image);
-    }
     d->capranges = cap;
     return true;
 }
@@ -108,7 +110,7 @@ int memindex_add_many(dx_dump *d, const memindex_new *add, size_t n)
 
 int memindex_add(dx_dump *d, uint64_t base, uint64_t size, const uint8_t *src, struct dx_image *image)
 {
-    if ((d->nranges == d->capranges || !d->range_src) && !grow_ranges(d))
+    if ((d->nranges == d->capranges || !d->range_src || !d->range_image) && !grow_ranges(d))
         return -1;
     size_t i = (size_t)(floor_index(d, base) + 1), move = d->nranges - i;
     memmove(&d->ranges[i + 1], &d->ranges[i], move * sizeof *d->ranges);

@@ -51,6 +51,8 @@ static uint32_t decode_count(dx_exec *e, uint64_t start, uint32_t size, uint64_t
     if (!cs || !n)
         return 1;
     cs_insn *insn = cs_malloc(cs);
+    if (!insn)
+        return 1;
     const uint8_t *p = code;
     uint64_t at = start;
     uint32_t count = 0;

@@ -161,8 +161,8 @@ static void fetch_modules(const curl_api *api, const dx_dump *d, const char *cac
 {
     for (size_t i = 0; i < dx_dump_module_count(d); i++) {
         const dx_module *m = dx_dump_module(d, i);
-        if (dx_module_has_code(d, m))
-            continue;
+        if (dx_module_has_code(d, m) || !dx_safe_file_name(m->basename))
+            continue; /* a name with a folder in it would be written outside the cache */
         char key[32], dir[4096], path[4096], where[8192];
         snprintf(key, sizeof key, "%08X%x", m->timestamp, m->size);
         if (snprintf(dir, sizeof dir, "%s/%s/%s", cache, m->basename, key) >= (int)sizeof dir ||
