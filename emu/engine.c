@@ -67,6 +67,7 @@ int dx_exec_new(const dx_dump *d, const dx_exec_options *o, dx_exec **out, char 
         e->modsec[i].count = -2;
     atomic_init(&e->interrupt, false);
     atomic_init(&e->running, false);
+    atomic_init(&e->outside_stop, false);
     e->pause_at = UINT64_MAX;
     *out = e;
     return 0;

@@ -146,6 +146,7 @@ struct dx_exec {
     bool block_hook_counts; /* the block hook installed is on_block_counted */
     bool translated; /* code may have been translated since the last flush */
     atomic_bool running; /* inside uc_emu_start */
+    atomic_bool outside_stop; /* the run under way may be stopped from another thread (not counted) */
 
     /* Time travel (history.c): the position in the session's history is
      * the number of instructions run since it began, counted by block. */

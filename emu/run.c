@@ -527,8 +527,8 @@ void dx_exec_interrupt(dx_exec *e)
 {
     atomic_store(&e->interrupt, true);
     /* A counted run stops only from its block hook, which notes where
-     * (blocks_stop_requested): a stop from outside could land anywhere. */
-    if (atomic_load(&e->running) && !e->counting)
+     * (block_stop): a stop from outside could land anywhere. */
+    if (atomic_load(&e->running) && atomic_load(&e->outside_stop))
         uc_emu_stop(e->uc);
 }
 
@@ -679,6 +679,7 @@ static uc_err run_stretch(dx_exec *e, run_mode m, double deadline)
         e->trap.pending = false;
         if (e->replay != REPLAY_QUIET)
             watch_arm(e);
+        atomic_store(&e->outside_stop, !e->counting);
         atomic_store(&e->running, true);
         e->translated = true;
         e->block_stopped_at = 0;
